@@ -1,0 +1,74 @@
+"""The `corrupt-bench` command line: a thin typer app. Every command lives in its area's `commands.py`
+and calls a library function; a UserError becomes a one-line message and exit code 2."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from corrupt_bench.errors import UserError
+
+app = typer.Typer(
+    name="corrupt-bench",
+    help="Generate corrupted Human3.6M benchmarks and score 3D human pose models on them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Each module exposes `register(app)`; the order is the order of `--help`.
+COMMAND_MODULES = (
+    "corrupt_bench.data.commands",
+    "corrupt_bench.engine.commands",
+    "corrupt_bench.generate.commands",
+    "corrupt_bench.models.commands",
+    "corrupt_bench.harness.commands",
+    "corrupt_bench.reports.commands",
+    "corrupt_bench.demo",
+)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+) -> None:
+    if version:
+        from corrupt_bench import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("interrupted: rerun the same command to resume", err=True)
+        return 130
+    except SystemExit as exc:  # typer.Exit and click's usage errors
+        return exc.code if isinstance(exc.code, int) else 0
+    except Exception as exc:  # click.UsageError and friends carry their own exit code
+        code = getattr(exc, "exit_code", None)
+        if code is not None:
+            show = getattr(exc, "show", None)
+            if show is not None:
+                show()
+            return int(code)
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
