@@ -21,6 +21,7 @@ app = typer.Typer(
 # Each module exposes `register(app)`; the order is the order of `--help`.
 COMMAND_MODULES = (
     "corrupt_bench.data.commands",
+    "corrupt_bench.data.synth_commands",
     "corrupt_bench.engine.commands",
     "corrupt_bench.generate.commands",
     "corrupt_bench.models.commands",
