@@ -1,0 +1,102 @@
+"""Checkpoints: safetensors weights + a JSON config beside them; `.pt` only via weights_only loading."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from corrupt_bench.errors import UserError
+from corrupt_bench.resources import resource_dir
+
+WEIGHTS = "model.safetensors"
+META = "model.json"
+
+
+def load_config(model: str, config: str | Path) -> dict[str, Any]:
+    """A model's config: 'tiny' / 'full' from baselines/<model>/, or a YAML file path."""
+    path = Path(config)
+    if not path.suffix:
+        path = resource_dir("baselines") / model / f"{config}.yaml"
+    if not path.is_file():
+        raise UserError(f"no config '{config}' for model '{model}'", path)
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise UserError("a model config must be a YAML mapping", path)
+    return data
+
+
+def config_digest(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(folder: str | Path, model_name: str, config: dict, state_dict: dict, **meta: Any) -> Path:
+    """Write `folder/model.safetensors` and `folder/model.json` atomically; returns the weights path."""
+    from safetensors.torch import save
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    _atomic_write_bytes(folder / WEIGHTS, save(tensors))
+    payload = {"model": model_name, "config": config, **meta}
+    _atomic_write_bytes(folder / META, json.dumps(payload, indent=1, sort_keys=True).encode())
+    return folder / WEIGHTS
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder, a `.safetensors` file or a `.pt` file -> the weights file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / WEIGHTS
+    if not path.is_file():
+        raise UserError("checkpoint not found", path)
+    if path.suffix not in (".safetensors", ".pt", ".pth"):
+        raise UserError("checkpoint must be .safetensors (with its .json) or .pt", path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict, dict]:
+    """Return (state_dict, meta). `.pt` files load through torch.load(weights_only=True) only."""
+    import torch
+
+    weights = resolve_checkpoint(path)
+    meta_path = weights.with_name(META) if weights.name == WEIGHTS else weights.with_suffix(".json")
+    meta: dict = {}
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise UserError(f"checkpoint config is not valid JSON (line {exc.lineno})", meta_path) from exc
+    try:
+        if weights.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(weights))
+        else:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+                meta = {**state.get("meta", {}), **meta}
+                state = state["state_dict"]
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(f"unreadable checkpoint ({type(exc).__name__}: {exc})".splitlines()[0], weights) from exc
+    return state, meta
