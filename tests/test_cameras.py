@@ -7,6 +7,7 @@ from corrupt_bench.data.cameras import (
     get_camera,
     load_cameras,
     project,
+    undistort,
     world_to_camera,
 )
 from corrupt_bench.data.skeleton import FLIP_PERMUTATION, H36M17_FROM_RAW, PARENTS, RAW_PARENTS, raw_to_h36m17
@@ -76,3 +77,9 @@ def test_skeleton_subset_and_flip():
     assert FLIP_PERMUTATION[1] == 4 and FLIP_PERMUTATION[16] == 13 and FLIP_PERMUTATION[0] == 0
     raw = np.arange(32 * 3, dtype=float).reshape(32, 3)
     np.testing.assert_array_equal(raw_to_h36m17(raw.reshape(96)), raw[list(H36M17_FROM_RAW)])
+
+
+def test_undistort_inverts_projection():
+    cam = get_camera("S5", "54138969")
+    pts = np.random.default_rng(1).uniform([-1500, -1000, 3000], [1500, 1000, 7000], size=(50, 3))
+    np.testing.assert_allclose(undistort(project(pts, cam), cam), pts[:, :2] / pts[:, 2:], atol=1e-9)

@@ -126,6 +126,24 @@ def project(points_cam: np.ndarray, camera: Camera) -> np.ndarray:
     return distorted * np.asarray(camera.focal_length) + np.asarray(camera.center)
 
 
+def undistort(pixels: np.ndarray, camera: Camera, iterations: int = 30) -> np.ndarray:
+    """Invert `project`'s distortion: (..., 2) distorted px -> (..., 2) normalised camera coordinates x/z, y/z.
+
+    OpenCV's undistortPoints assumes another tangential model, so this is a fixed-point iteration of
+    the VideoPose3D model (converges to < 1e-9 within the image for Human3.6M's small distortion).
+    """
+    xd = (np.asarray(pixels, dtype=np.float64) - np.asarray(camera.center)) / np.asarray(camera.focal_length)
+    k1, k2, k3 = camera.radial
+    p = np.asarray(camera.tangential)
+    xy = xd.copy()
+    for _ in range(iterations):
+        r2 = np.sum(xy**2, axis=-1, keepdims=True)
+        radial = 1.0 + k1 * r2 + k2 * r2**2 + k3 * r2**3
+        tan = np.sum(p * xy, axis=-1, keepdims=True)
+        xy = (xd - p * r2) / (radial + tan)
+    return xy
+
+
 def project_world(points_world: np.ndarray, camera: Camera) -> np.ndarray:
     """World mm -> distorted pixels."""
     return project(world_to_camera(points_world, camera), camera)
