@@ -1,0 +1,239 @@
+"""lock.json: what a generated benchmark must contain, as digests two labs can compare; and `verify`.
+
+Digests are of content, not of container bytes: an image's digest hashes its *decoded* pixels
+(shape + array bytes), a label file's digest hashes a canonical JSON serialisation of its table
+(schema + column values), so a re-encoded parquet with the same rows matches. The lock holds no
+wall-clock time; timings go to `.generate/run_log.jsonl`.
+
+Resumability: every work unit writes its files atomically, then a done-marker
+`.generate/done/<unit key>.json` with the digests of its files. The lock is assembled from the
+markers sorted by key, so it does not depend on order, worker count or interruptions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+LOCK_NAME = "lock.json"
+MANIFEST_NAME = "manifest.yaml"
+STATE_DIR = ".generate"  # markers and run log; not part of the benchmark
+DONE_DIR = f"{STATE_DIR}/done"
+LOCK_FORMAT = 1
+IMAGE_SUFFIXES = (".jpg", ".png")
+LABEL_SUFFIX = ".parquet"
+# folders inside a benchmark that other tools add and that verify leaves alone
+IGNORED_DIRS = {STATE_DIR, "detections"}
+
+
+def pixels_digest(image: np.ndarray) -> str:
+    """sha256 of a decoded image: dtype, shape and the C-ordered array bytes."""
+    array = np.ascontiguousarray(image)
+    h = hashlib.sha256(f"{array.dtype.str}|{'x'.join(map(str, array.shape))}|".encode())
+    h.update(array.tobytes())
+    return "sha256:" + h.hexdigest()
+
+
+def table_digest(table) -> str:
+    """sha256 of a canonical serialisation of a pyarrow table (schema, then each column's values)."""
+    h = hashlib.sha256()
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        h.update(json.dumps([name, str(column.type)]).encode())
+        h.update(json.dumps(column.to_pylist(), allow_nan=True, separators=(",", ":")).encode())
+        h.update(b"\n")
+    return "sha256:" + h.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """Content digest of one output file, by kind (image pixels or label table)."""
+    if path.suffix in IMAGE_SUFFIXES:
+        from corrupt_bench.generate.writers import decode_image
+
+        return pixels_digest(decode_image(path.read_bytes()))
+    if path.suffix == LABEL_SUFFIX:
+        import pyarrow.parquet as pq
+
+        return table_digest(pq.read_table(path))
+    raise ValueError(f"no digest for {path.name}")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose behaviour can change pixels or labels."""
+    import cdflib
+    import cv2
+    import pyarrow
+    import pydantic
+    import yaml
+
+    versions = {
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "cdflib": cdflib.__version__,
+        "pyarrow": pyarrow.__version__,
+        "pydantic": pydantic.__version__,
+        "pyyaml": yaml.__version__,
+    }
+    try:
+        import av
+
+        versions["av"] = av.__version__
+    except ImportError:  # optional decoder
+        pass
+    return versions
+
+
+def marker_path(out: Path, key: str) -> Path:
+    return out / DONE_DIR / f"{key}.json"
+
+
+def write_marker(out: Path, key: str, files: dict[str, str], stats: dict) -> None:
+    from corrupt_bench.generate.writers import atomic_write_bytes
+
+    payload = {"key": key, "files": dict(sorted(files.items())), **stats}
+    atomic_write_bytes(marker_path(out, key), json.dumps(payload, sort_keys=True, indent=1).encode())
+
+
+def read_marker(out: Path, key: str) -> dict | None:
+    """The marker of a finished unit whose files are all present, else None (unit to redo)."""
+    path = marker_path(out, key)
+    try:
+        marker = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if marker.get("key") != key or not all((out / rel).is_file() for rel in marker.get("files", {})):
+        return None
+    return marker
+
+
+def build_lock(
+    manifest_info: dict, corruption_versions: dict[str, str], keys: Iterable[str], out: Path
+) -> dict:
+    """Assemble the lock from the markers of `keys` (all must be present)."""
+    from corrupt_bench import __version__
+
+    files: dict[str, str] = {}
+    units = sorted(keys)
+    for key in units:
+        marker = read_marker(out, key)
+        if marker is None:
+            raise RuntimeError(f"unit {key} has no complete marker")
+        files.update(marker["files"])
+    files = dict(sorted(files.items()))
+    content = hashlib.sha256(json.dumps(files, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return {
+        "lock_format": LOCK_FORMAT,
+        "tool": {"name": "corrupt-bench", "version": __version__},
+        "libraries": library_versions(),
+        "manifest": manifest_info,
+        "corruptions": dict(sorted(corruption_versions.items())),
+        "units": len(units),
+        "content_digest": "sha256:" + content,
+        "files": files,
+    }
+
+
+def write_lock(out: Path, lock: dict) -> None:
+    from corrupt_bench.generate.writers import atomic_write_bytes
+
+    atomic_write_bytes(out / LOCK_NAME, (json.dumps(lock, sort_keys=True, indent=1) + "\n").encode())
+
+
+# ---------------------------------------------------------------------------------------------
+# verify
+
+
+@dataclass
+class VerifyReport:
+    """Outcome of `verify`: relative paths that are missing, extra or altered."""
+
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    altered: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.altered)
+
+
+def benchmark_files(out: Path) -> list[str]:
+    """Relative paths (posix) of every image and label file under `out`, outside the ignored folders."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(out):
+        rel_dir = Path(dirpath).relative_to(out)
+        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS)
+        for name in sorted(filenames):
+            if rel_dir == Path(".") and name in (LOCK_NAME, MANIFEST_NAME):
+                continue
+            if name.startswith(".") and name.endswith(".tmp"):
+                continue  # a temporary file of an interrupted write
+            found.append((rel_dir / name).as_posix())
+    return found
+
+
+def load_lock(out: Path) -> dict:
+    from corrupt_bench.errors import UserError
+
+    path = out / LOCK_NAME
+    try:
+        lock = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError("no lock.json: not a generated benchmark (or generation did not finish)", out) from None
+    except ValueError as exc:
+        raise UserError(f"lock.json is not valid JSON: {exc}", path) from None
+    if not isinstance(lock, dict) or lock.get("lock_format") != LOCK_FORMAT or "files" not in lock:
+        raise UserError(f"unsupported lock format; expected lock_format {LOCK_FORMAT}", path)
+    return lock
+
+
+def _check_one(args: tuple[str, str, str]) -> tuple[str, str]:
+    out, rel, expected = args
+    try:
+        actual = file_digest(Path(out) / rel)
+    except (OSError, ValueError, Exception):  # an unreadable file counts as altered
+        actual = "unreadable"
+    return rel, "ok" if actual == expected else "altered"
+
+
+def verify(out: Path, lock: dict | None = None, show_progress: bool = False) -> VerifyReport:
+    """Recompute the digest of every file of the lock; list missing, extra and altered files."""
+    from corrupt_bench.cli_utils import progress
+
+    out = Path(out)
+    lock = load_lock(out) if lock is None else lock
+    expected: dict[str, str] = lock["files"]
+    present = set(benchmark_files(out))
+    report = VerifyReport()
+    report.extra = sorted(present - set(expected))
+    report.missing = sorted(set(expected) - present)
+    todo = [(str(out), rel, digest) for rel, digest in sorted(expected.items()) if rel in present]
+    items = map(_check_one, todo)
+    if show_progress:
+        items = progress(items, total=len(todo), description="verify")
+    for rel, status in items:
+        report.checked += 1
+        if status != "ok":
+            report.altered.append(rel)
+    report.altered.sort()
+    manifest_file = out / MANIFEST_NAME
+    info = lock.get("manifest", {})
+    if manifest_file.is_file() and info.get("digest"):
+        import yaml
+
+        from corrupt_bench.generate.manifest import parse_manifest
+
+        try:
+            digest = parse_manifest(yaml.safe_load(manifest_file.read_text()), manifest_file, False).digest()
+        except Exception:  # any fault in the stored manifest is an alteration
+            digest = None
+        if digest != info["digest"]:
+            report.altered.insert(0, MANIFEST_NAME)
+    elif not manifest_file.is_file():
+        report.missing.insert(0, MANIFEST_NAME)
+    return report

@@ -1,0 +1,350 @@
+"""Benchmark manifests: the strict schema, loading with one-line errors, and the manifest digest.
+
+A manifest is the recipe of a benchmark: source, subjects, cameras, frame step, crop, output
+format and, per variant, the corruptions with their severities (and optional overrides of a
+severity table). It is read with `yaml.safe_load` and validated by pydantic with
+`extra="forbid"`; every fault becomes a `UserError` naming the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from corrupt_bench.data.cameras import CAMERA_IDS
+from corrupt_bench.errors import UserError
+
+CLEAN = "clean"  # severity 0 of every variant: the clean reference
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SAFE_NAME_HELP = "a plain folder name (letters, digits, '.', '_', '-'; no '/', no '..', not absolute)"
+SOURCE_KINDS = ("h36m_raw", "vp3d_npz", "synthetic")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(_Strict):
+    """Where frames and labels come from. `path` is machine-local: it is left out of the digest."""
+
+    kind: Literal["h36m_raw", "vp3d_npz", "synthetic"]
+    path: str | None = Field(None, description="default for --source (not part of the digest)")
+    seconds: float = Field(2.0, gt=0, le=60, description="synthetic only: length of each sequence")
+    divisor: int = Field(8, ge=1, le=16, description="synthetic only: render at 1/divisor of 1000 px")
+    seed: int = Field(0, ge=0, description="synthetic only: seed of the synthetic motion")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else value
+
+
+class CropSpec(_Strict):
+    """`person`: square box around the projected 2D joints grown by `margin`, resized to `size`.
+    `full`: the whole frame at its native size (`size` must be left out)."""
+
+    mode: Literal["person", "full"] = "person"
+    margin: float = Field(0.15, ge=0.0, le=2.0)
+    size: int | None = Field(256, ge=16, le=4096)
+
+    @model_validator(mode="after")
+    def _size_for_mode(self) -> CropSpec:
+        if self.mode == "full" and self.size is not None and "size" in self.model_fields_set:
+            raise ValueError("crop.size is only allowed with mode 'person' (full frames keep their size)")
+        if self.mode == "person" and self.size is None:
+            raise ValueError("crop.size is required with mode 'person'")
+        return self
+
+    @property
+    def output_size(self) -> int | None:
+        return self.size if self.mode == "person" else None
+
+
+class OutputSpec(_Strict):
+    """Image format of the output, or `keypoints` for label-only output (no images)."""
+
+    format: Literal["jpeg", "png", "keypoints"] = "jpeg"
+    quality: int = Field(95, ge=1, le=100, description="JPEG quality")
+
+    @property
+    def extension(self) -> str | None:
+        return {"jpeg": "jpg", "png": "png", "keypoints": None}[self.format]
+
+
+class CorruptionSpec(_Strict):
+    """One corruption of a variant: its severities and optional overrides of its severity table."""
+
+    name: str
+    severities: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], min_length=1)
+    overrides: dict[int, dict[str, Any]] = Field(
+        default_factory=dict, description="severity -> {parameter: value}; changes the manifest digest"
+    )
+
+    @field_validator("severities")
+    @classmethod
+    def _unique(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("severities must not repeat")
+        return value
+
+
+class VariantSpec(_Strict):
+    """One output folder `<variant>/`: a list of corruptions (the clean reference is always added)."""
+
+    name: str
+    description: str = ""
+    cameras: list[str] | None = Field(None, description="defaults to the manifest's cameras")
+    corruptions: list[CorruptionSpec] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return _check_safe_name(value)
+
+
+class Manifest(_Strict):
+    """A benchmark recipe. See manifests/*.yaml for commented examples."""
+
+    name: str
+    version: str
+    description: str = ""
+    paper: str = Field(description="citation of the benchmark's paper (or 'none' for a demo)")
+    notes: list[str] = Field(default_factory=list, description="every choice where the paper is silent")
+    seed: int = Field(ge=0)
+    source: SourceSpec
+    subjects: list[str] = Field(min_length=1)
+    actions: list[str] | None = Field(None, description="canonical action names; all when left out")
+    cameras: list[str] = Field(default_factory=lambda: list(CAMERA_IDS), min_length=1)
+    frame_step: int = Field(1, ge=1, le=1000)
+    max_frames: int | None = Field(None, ge=1, description="cap on frames per sequence after the step")
+    crop: CropSpec = Field(default_factory=CropSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    voc: str | None = Field(None, description="Pascal VOC folder for voc_occluder (--voc); not in the digest")
+    variants: list[VariantSpec] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return _check_safe_name(value)
+
+    @field_validator("subjects")
+    @classmethod
+    def _subjects(cls, value: list[str]) -> list[str]:
+        for subject in value:
+            if not re.fullmatch(r"S\d{1,2}", subject):
+                raise ValueError(f"subject {subject!r} is not allowed; allowed: S1, S5, ..., S11")
+        return value
+
+    @field_validator("cameras")
+    @classmethod
+    def _cameras(cls, value: list[str]) -> list[str]:
+        return _check_cameras(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Manifest:
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError("variant names must be unique")
+        if self.source.kind == "vp3d_npz" and self.output.format != "keypoints":
+            raise ValueError("source kind 'vp3d_npz' has no images; allowed output.format: keypoints")
+        for variant in self.variants:
+            if variant.cameras is not None:
+                _check_cameras(variant.cameras)
+        return self
+
+    def variant_cameras(self, variant: VariantSpec) -> list[str]:
+        return list(variant.cameras) if variant.cameras is not None else list(self.cameras)
+
+    def digest(self) -> str:
+        """sha256 of the canonical JSON of the validated manifest (overrides included; local paths not)."""
+        return "sha256:" + hashlib.sha256(canonical_json(self).encode()).hexdigest()
+
+
+def _check_safe_name(value: str) -> str:
+    if not SAFE_NAME.fullmatch(value) or value in {".", ".."}:
+        raise ValueError(f"{value!r} would escape the output root; allowed: {SAFE_NAME_HELP}")
+    return value
+
+
+def _check_cameras(value: list[str]) -> list[str]:
+    for camera in value:
+        if camera not in CAMERA_IDS:
+            raise ValueError(f"camera {camera!r} is not allowed; allowed: {', '.join(CAMERA_IDS)}")
+    if len(set(value)) != len(value):
+        raise ValueError("cameras must not repeat")
+    return value
+
+
+def canonical_dict(manifest: Manifest) -> dict:
+    """The manifest as plain JSON data without machine-local paths (source.path, voc)."""
+    data = manifest.model_dump(mode="json")
+    data["source"].pop("path", None)
+    data.pop("voc", None)
+    return data
+
+
+def canonical_json(manifest: Manifest) -> str:
+    return json.dumps(canonical_dict(manifest), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def _loc_to_key(loc: tuple) -> str:
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            key += ("." if key else "") + str(part)
+    return key or "(top level)"
+
+
+def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _unwrap_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that holds the field at `loc` (for listing the allowed keys)."""
+    model: type[BaseModel] | None = Manifest
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if model is None or part not in model.model_fields:
+            return None
+        model = _unwrap_model(model.model_fields[part].annotation)
+    return model
+
+
+def _describe(error: dict) -> str:
+    loc = tuple(error["loc"])
+    key = _loc_to_key(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        allowed = ", ".join(parent.model_fields) if parent is not None else "see docs"
+        where = _loc_to_key(loc[:-1])
+        return f"unknown key {loc[-1]!r} in {where}; allowed keys: {allowed}"
+    if kind == "missing":
+        return f"key {key!r} is required"
+    message = error["msg"].removeprefix("Value error, ")
+    if kind.startswith("literal") or kind.startswith("value_error"):
+        return f"key {key!r}: {message}"
+    return f"key {key!r}: {message} (got {error.get('input')!r})"
+
+
+def parse_manifest(data: Any, path: str | Path | None = None, check_registry: bool = True) -> Manifest:
+    """Validate plain data as a manifest; raise UserError naming `path`, the key and what is allowed."""
+    if not isinstance(data, dict):
+        raise UserError("a manifest must be a YAML mapping of keys (name, version, seed, source, ...)", path)
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(_describe(exc.errors()[0]), path) from None
+    if check_registry:
+        check_corruptions(manifest, path)
+    return manifest
+
+
+def resolve_manifest_path(name_or_path: str | Path) -> Path:
+    """A path to a YAML file, or the name of a built-in manifest (`da-3dpe`, `demo-h36m-c`, ...)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    from corrupt_bench.resources import resource_dir
+
+    builtin = resource_dir("manifests")
+    for candidate in (builtin / f"{name_or_path}.yaml", builtin / str(name_or_path)):
+        if SAFE_NAME.fullmatch(str(name_or_path)) and candidate.is_file():
+            return candidate
+    names = sorted(p.stem for p in builtin.glob("*.yaml"))
+    close = difflib.get_close_matches(str(name_or_path), names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UserError(f"no such manifest file or built-in manifest; built-in: {', '.join(names)}{hint}", path)
+
+
+def load_manifest(name_or_path: str | Path, check_registry: bool = True) -> tuple[Manifest, Path]:
+    """Read and validate a manifest file (or a built-in manifest by name)."""
+    path = resolve_manifest_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UserError(f"invalid YAML{where}: {problem}", path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read the manifest: {exc}", path) from None
+    return parse_manifest(data, path, check_registry), path
+
+
+# ---------------------------------------------------------------------------------------------
+# corruption registry checks
+
+
+def check_corruptions(manifest: Manifest, path: str | Path | None = None) -> None:
+    """Check every corruption name, severity and override against the engine's registry."""
+    from corrupt_bench.engine import get_corruption, list_corruptions
+
+    known = sorted(c.name for c in list_corruptions())
+    for vi, variant in enumerate(manifest.variants):
+        seen: set[str] = set()
+        for ci, spec in enumerate(variant.corruptions):
+            key = f"variants[{vi}].corruptions[{ci}]"
+            if spec.name not in known:
+                close = difflib.get_close_matches(spec.name, known, n=1, cutoff=0.5)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise UserError(
+                    f"key '{key}.name': unknown corruption {spec.name!r}; {hint}allowed: {', '.join(known)}", path
+                )
+            if spec.name in seen:
+                raise UserError(f"key '{key}.name': corruption {spec.name!r} listed twice in variant {variant.name!r}", path)
+            seen.add(spec.name)
+            corruption = get_corruption(spec.name)
+            allowed = sorted(int(s) for s in corruption.table)
+            allowed_text = ", ".join(str(s) for s in allowed)
+            for si, severity in enumerate(spec.severities):
+                if severity not in allowed:
+                    raise UserError(
+                        f"key '{key}.severities[{si}]': severity {severity} of {spec.name!r} is not allowed; "
+                        f"allowed: {allowed_text}",
+                        path,
+                    )
+            for severity, params in spec.overrides.items():
+                if severity not in allowed:
+                    raise UserError(
+                        f"key '{key}.overrides.{severity}': severity {severity} of {spec.name!r} is not allowed; "
+                        f"allowed: {allowed_text}",
+                        path,
+                    )
+                table_params = dict(corruption.table[severity])
+                for param in params:
+                    if param not in table_params:
+                        raise UserError(
+                            f"key '{key}.overrides.{severity}.{param}': unknown parameter of {spec.name!r}; "
+                            f"allowed: {', '.join(sorted(table_params))}",
+                            path,
+                        )
+            modality = getattr(corruption, "modality", "image")
+            if manifest.output.format == "keypoints" and modality in {"image", "pixel"}:
+                raise UserError(
+                    f"key '{key}.name': {spec.name!r} corrupts images but output.format is 'keypoints'; "
+                    "allowed with keypoints output: keypoint, view and temporal corruptions",
+                    path,
+                )
