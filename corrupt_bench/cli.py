@@ -51,7 +51,7 @@ def _root(
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # click returns typer.Exit's code here instead of raising
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 show()
             return int(code)
         raise
-    return 0
+    return code if isinstance(code, int) and not isinstance(code, bool) else 0
 
 
 if __name__ == "__main__":
