@@ -1,9 +1,89 @@
-"""CLI commands of corrupt_bench.generate (registered by corrupt_bench.cli)."""
+"""CLI commands of corrupt_bench.generate (registered by corrupt_bench.cli): generate, verify, validate."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from corrupt_bench.cli_utils import user_errors
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+@user_errors
+def generate_command(
+    manifest: str = typer.Argument(..., help="Manifest YAML, or a built-in name (da-3dpe, demo-h36m-c, ...)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder of the benchmark."),
+    source: Path | None = typer.Option(
+        None, "--source", help="Your raw Human3.6M folder (synthetic manifests: generated into the cache if left out)."
+    ),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
+    voc: Path | None = typer.Option(None, "--voc", help="Pascal VOC folder for voc_occluder."),
+    executor: str = typer.Option("local", "--executor", help="Executor: local."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print counts and an estimated size; write nothing."),
+) -> None:
+    """Generate a benchmark from a manifest (resumable: rerun the same command after an interruption)."""
+    from corrupt_bench.generate.executors import make_executor
+    from corrupt_bench.generate.run import estimate_bytes, generate, prepare
+
+    if dry_run:
+        spec, config, plan, _ = prepare(manifest, source, voc)
+        images = plan.n_rows if spec.output.format != "keypoints" else 0
+        typer.echo(f"manifest {spec.name} {spec.version} ({spec.digest()[:19]})  source {config.kind}: {config.path}")
+        typer.echo(f"units {len(plan.units)}  frames {plan.n_frames}  images {images}  label rows {plan.n_rows}")
+        typer.echo(f"estimated size {_mb(estimate_bytes(spec, plan))} (assumes {spec.output.format} output)")
+        for line in plan.skipped:
+            typer.echo(f"note: {line}")
+        return
+    summary = generate(manifest, out, source=source, workers=workers, voc=voc, executor=make_executor(executor, workers))
+    for line in summary.skipped_sequences:
+        typer.echo(f"note: {line}", err=True)
+    typer.echo(
+        f"{summary.out}: {summary.units} units ({summary.done_before} already done, {summary.ran} run), "
+        f"{summary.images} images in {summary.seconds:.1f} s; lock {summary.lock_digest[:23]}"
+    )
+
+
+@user_errors
+def verify_command(
+    bench: Path = typer.Argument(..., help="A generated benchmark folder (with lock.json)."),
+    show: int = typer.Option(20, "--show", help="How many paths to list per kind of difference."),
+) -> None:
+    """Recompute every digest of lock.json; list missing, extra and altered files (exit 1 if any)."""
+    from corrupt_bench.generate.lock import verify
+
+    report = verify(bench, show_progress=True)
+    for kind in ("missing", "extra", "altered"):
+        paths = getattr(report, kind)
+        for rel in paths[:show]:
+            typer.echo(f"{kind}: {rel}")
+        if len(paths) > show:
+            typer.echo(f"{kind}: ... and {len(paths) - show} more")
+    typer.echo(
+        f"{bench}: {report.checked} files checked, {len(report.missing)} missing, "
+        f"{len(report.extra)} extra, {len(report.altered)} altered: {'OK' if report.ok else 'DIFFERS'}"
+    )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@user_errors
+def validate_command(
+    manifest: str = typer.Argument(..., help="Manifest YAML, or a built-in name."),
+) -> None:
+    """Check a manifest (schema, corruption names, severities, overrides) without running anything."""
+    from corrupt_bench.generate.manifest import load_manifest
+
+    spec, path = load_manifest(manifest)
+    n_cells = sum(len(c.severities) for v in spec.variants for c in v.corruptions)
+    typer.echo(f"{path}: OK ({spec.name} {spec.version}, {len(spec.variants)} variant(s), {n_cells} cells + clean; {spec.digest()})")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the app."""
+    app.command("generate")(generate_command)
+    app.command("verify")(verify_command)
+    app.command("validate")(validate_command)

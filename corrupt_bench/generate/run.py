@@ -1,0 +1,440 @@
+"""`generate`: a manifest + a source -> a benchmark folder with labels, images and lock.json.
+
+Each work unit (variant, corruption, severity, sequence; all cameras) is a pure function of the
+manifest, the source and its key: `run_unit` reads frames at the manifest's frame step, crops,
+corrupts (engine keys depend on absolute frame indices only, so the unit is processed in chunks of
+frames without changing a pixel), encodes, writes every file atomically, then writes its
+done-marker with the content digests. `generate` skips units whose marker and files exist, runs the
+rest on an executor, and assembles lock.json from the markers sorted by key.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
+from pathlib import Path
+
+import numpy as np
+
+from corrupt_bench.errors import UserError
+from corrupt_bench.generate import lock as lockmod
+from corrupt_bench.generate.manifest import CLEAN, Manifest, canonical_dict, load_manifest
+from corrupt_bench.generate.planner import Plan, WorkUnit, plan
+from corrupt_bench.generate.sources import SourceConfig, open_source, resolve_source
+from corrupt_bench.generate.writers import (
+    atomic_write_bytes,
+    decode_image,
+    labels_table,
+    safe_join,
+    write_image,
+    write_labels,
+)
+
+CHUNK_BYTES = 192 * 2**20  # pixels of one chunk of a unit held in memory (all views)
+MAX_CHUNK_FRAMES = 64
+VOC_CORRUPTIONS = {"voc_occluder"}  # need Pascal VOC objects (--voc) on a real source
+# bytes per output pixel (RGB) assumed by --dry-run; measured on crops of the synthetic source and
+# typical for photographs at these settings
+BYTES_PER_PIXEL = {"jpeg": 0.35, "png": 1.6}
+BYTES_PER_LABEL_ROW = 700
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything a unit needs besides its key: plain data, picklable (sent to every worker)."""
+
+    out: str
+    manifest_json: str  # the validated manifest as JSON (full, with local paths)
+    source: SourceConfig
+    voc: str | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    key: str
+    files: int
+    images: int
+    frames: int
+    seconds: float
+    skipped: bool = False
+
+
+@dataclass
+class GenerateSummary:
+    out: Path
+    units: int
+    done_before: int
+    ran: int
+    frames: int
+    images: int
+    seconds: float
+    skipped_sequences: list[str] = field(default_factory=list)
+    lock_digest: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# per-process caches (pure functions of their arguments)
+
+
+@lru_cache(maxsize=2)
+def _manifest(manifest_json: str) -> Manifest:
+    return Manifest.model_validate_json(manifest_json)
+
+
+@lru_cache(maxsize=2)
+def _occluder_bank(voc: str | None):
+    if voc is None:
+        return None  # the engine's built-in bank
+    from corrupt_bench.engine.voc import load_occluder_bank
+
+    return load_occluder_bank(Path(voc))
+
+
+def _corruption_for(manifest: Manifest, variant: str, name: str):
+    """The engine corruption with this manifest's overrides applied to its table."""
+    from dataclasses import replace
+
+    from corrupt_bench.engine import get_corruption
+
+    corruption = get_corruption(name)
+    if name == CLEAN:
+        return corruption
+    spec = next(c for v in manifest.variants if v.name == variant for c in v.corruptions if c.name == name)
+    if not spec.overrides:
+        return corruption
+    table = {s: dict(row) for s, row in corruption.table.items()}
+    for severity, params in spec.overrides.items():
+        table[severity].update(params)
+    return replace(corruption, table=table)
+
+
+# ---------------------------------------------------------------------------------------------
+# one unit
+
+
+def _chunks(frames: tuple[int, ...], size: int) -> list[tuple[int, ...]]:
+    return [frames[i : i + size] for i in range(0, len(frames), size)]
+
+
+def _flat(array: np.ndarray) -> list[list[float]]:
+    """(..., k) -> rows of flat float32 lists."""
+    a = np.asarray(array, dtype=np.float32)
+    return a.reshape(a.shape[0], -1).tolist()
+
+
+def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
+    """Generate one unit: read, crop, corrupt, encode and write its images and label file, then its marker."""
+    from corrupt_bench.data.cameras import world_to_camera
+    from corrupt_bench.data.crop import crop_affine, crop_image, person_box, square_box
+    from corrupt_bench.engine.clip import Clip, corrupt_clip
+
+    started = time.perf_counter()
+    out = Path(ctx.out)
+    manifest = _manifest(ctx.manifest_json)
+    marker = lockmod.read_marker(out, unit.key)
+    if marker is not None:
+        return UnitResult(unit.key, len(marker["files"]), marker["images"], marker["frames"], 0.0, skipped=True)
+
+    source = open_source(ctx.source)
+    seq = unit.seq
+    cams = [source.camera(seq.subject, c) for c in unit.cameras]
+    world_all = np.asarray(source.poses_world(seq), dtype=np.float64)
+    j2d_all = [np.asarray(source.poses_2d(seq, c), dtype=np.float64) for c in unit.cameras]
+    fmt = manifest.output.format
+    with_images = fmt != "keypoints"
+    size = manifest.crop.output_size
+    corruption = _corruption_for(manifest, unit.variant, unit.corruption)
+    keypoint_output = unit.corruption != CLEAN and corruption.modality == "keypoint"
+    bank = _occluder_bank(ctx.voc)
+
+    readers = [source.video(seq, c) for c in unit.cameras] if with_images else []
+    try:
+        if size is not None:
+            per_frame = len(cams) * size * size * 3
+        elif readers:
+            per_frame = sum(r.width * r.height * 3 for r in readers)
+        else:
+            per_frame = 1
+        chunk = int(max(1, min(MAX_CHUNK_FRAMES, CHUNK_BYTES // max(per_frame, 1))))
+        cell_dir = safe_join(out, unit.variant, unit.corruption, str(unit.severity))
+        files: dict[str, str] = {}
+        columns: dict[str, list] = {name: [] for name in _LABEL_NAMES}
+        # rows are gathered per chunk then ordered frame-major (frame, camera in manifest order)
+        for frames in _chunks(unit.frames, chunk):
+            idx = np.asarray(frames, dtype=np.int64)
+            v_n, t_n = len(cams), len(frames)
+            j2d_full = np.stack([j[idx] for j in j2d_all])  # (V, T, 17, 2)
+            boxes_full = person_box(j2d_full, manifest.crop.margin)  # (V, T, 4)
+            if manifest.crop.mode == "person":
+                crops = square_box(boxes_full)
+                affine = np.stack([[crop_affine(crops[v, t], size) for t in range(t_n)] for v in range(v_n)])
+            else:
+                shapes = [(r.width, r.height) for r in readers] or [(c.width, c.height) for c in cams]
+                crops = np.stack([np.tile([0.0, 0.0, w, h], (t_n, 1)) for w, h in shapes])
+                affine = None
+            images = None
+            if with_images:
+                views = []
+                for v, reader in enumerate(readers):
+                    frames_v = [reader.frame(int(f)) for f in frames]
+                    if size is not None:
+                        frames_v = [crop_image(img, crops[v, t], size) for t, img in enumerate(frames_v)]
+                    views.append(np.stack(frames_v))
+                if len({view.shape for view in views}) != 1:
+                    raise UserError(
+                        "full-frame views of one sequence differ in size; use crop.mode: person", ctx.source.path
+                    )
+                images = np.stack(views)
+            if affine is not None:
+                j2d_img = np.einsum("vtij,vtkj->vtki", affine[..., :2], j2d_full) + affine[:, :, None, :, 2]
+                corners = boxes_full.reshape(v_n, t_n, 2, 2)
+                boxes_img = (np.einsum("vtij,vtkj->vtki", affine[..., :2], corners) + affine[:, :, None, :, 2])
+                boxes_img = boxes_img.reshape(v_n, t_n, 4)
+            else:
+                j2d_img, boxes_img = j2d_full, boxes_full
+            clip = Clip(
+                subject=seq.subject,
+                sequence=seq.sequence,
+                fps=50.0,
+                frame_indices=idx,
+                cameras=tuple(cams),
+                images=images,
+                joints_2d=j2d_img,
+                joints_3d_world=world_all[idx],
+                boxes=boxes_img,
+                mocap_world=world_all,
+                crop_affine=affine,
+                n_frames=seq.n_frames,
+            )
+            out_clip, record = corrupt_clip(
+                clip, unit.corruption, unit.severity, ctx.seed, occluder_bank=bank, **_override_kw(corruption)
+            )
+            labels_img = record.joints_2d
+            if keypoint_output:
+                labels_img = np.asarray(clip.joints_2d, dtype=np.float64)
+            labels_full = _to_full(labels_img, affine)
+            keypoints_full = _to_full(record.joints_2d, affine) if keypoint_output else None
+            for t, frame in enumerate(frames):
+                for v, cam in enumerate(cams):
+                    image_rel = None
+                    if with_images:
+                        name = f"{frame:06d}.{manifest.output.extension}"
+                        path = cell_dir / "images" / f"{unit.stem}.{cam.camera_id}" / name
+                        data = write_image(path, out_clip.images[v, t], fmt, manifest.output.quality)
+                        image_rel = path.relative_to(out).as_posix()
+                        files[image_rel] = lockmod.pixels_digest(decode_image(data))
+                    img_w, img_h = (size, size) if size is not None else (
+                        (int(images.shape[3]), int(images.shape[2])) if images is not None else (cam.width, cam.height)
+                    )
+                    _append_row(
+                        columns, unit, cam, frame, image_rel,
+                        cam_joints=world_to_camera(world_all[frame], cam),
+                        world_joints=world_all[frame],
+                        joints_2d=labels_full[v, t],
+                        joints_2d_crop=labels_img[v, t],
+                        box=boxes_full[v, t],
+                        crop=crops[v, t],
+                        image_size=(img_w, img_h),
+                        keypoints=None if keypoints_full is None else keypoints_full[v, t],
+                        conf=None if (not keypoint_output or record.confidence is None) else record.confidence[v, t],
+                        occluded=record.occluded[v, t],
+                        view_valid=bool(record.view_valid[v, t]),
+                        time_offset=float(record.time_offset[v]),
+                        params=record.params[v][t],
+                    )  # fmt: skip
+        table = labels_table(columns)
+        label_path = cell_dir / "labels" / f"{unit.stem}.parquet"
+        write_labels(label_path, table)
+        files[label_path.relative_to(out).as_posix()] = lockmod.table_digest(table)
+    finally:
+        for reader in readers:
+            reader.close()
+    n_images = unit.n_images if with_images else 0
+    lockmod.write_marker(out, unit.key, files, {"frames": len(unit.frames), "images": n_images})
+    return UnitResult(unit.key, len(files), n_images, len(unit.frames), time.perf_counter() - started)
+
+
+_LABEL_NAMES = (
+    "variant", "corruption", "severity", "subject", "sequence", "action", "subaction", "camera", "frame",
+    "image", "joints_3d_cam", "joints_3d_world", "joints_2d", "joints_2d_crop", "box", "crop", "image_size",
+    "keypoints_2d", "keypoint_conf", "occluded", "view_valid", "time_offset", "params",
+)  # fmt: skip
+
+
+def _override_kw(corruption) -> dict:
+    """Hand an overridden table to the engine (only when the manifest overrides it)."""
+    from corrupt_bench.engine import get_corruption
+
+    if corruption.name == CLEAN or corruption.table == get_corruption(corruption.name).table:
+        return {}
+    return {"corruption": corruption}
+
+
+def _to_full(points_img: np.ndarray, affine: np.ndarray | None) -> np.ndarray:
+    """(V, T, 17, 2) image px -> full-frame px (identity without a crop)."""
+    points = np.asarray(points_img, dtype=np.float64)
+    if affine is None:
+        return points
+    scale = np.stack([affine[..., 0, 0], affine[..., 1, 1]], axis=-1)[:, :, None, :]
+    shift = affine[..., :, 2][:, :, None, :]
+    return (points - shift) / scale
+
+
+def _append_row(columns: dict[str, list], unit: WorkUnit, cam, frame: int, image_rel: str | None, **values) -> None:
+    seq = unit.seq
+    row = {
+        "variant": unit.variant,
+        "corruption": unit.corruption,
+        "severity": unit.severity,
+        "subject": seq.subject,
+        "sequence": seq.sequence,
+        "action": seq.action,
+        "subaction": seq.subaction,
+        "camera": cam.camera_id,
+        "frame": int(frame),
+        "image": image_rel,
+        "joints_3d_cam": np.asarray(values["cam_joints"], np.float32).ravel().tolist(),
+        "joints_3d_world": np.asarray(values["world_joints"], np.float32).ravel().tolist(),
+        "joints_2d": np.asarray(values["joints_2d"], np.float32).ravel().tolist(),
+        "joints_2d_crop": np.asarray(values["joints_2d_crop"], np.float32).ravel().tolist(),
+        "box": np.asarray(values["box"], np.float32).ravel().tolist(),
+        "crop": np.asarray(values["crop"], np.float32).ravel().tolist(),
+        "image_size": [int(v) for v in values["image_size"]],
+        "keypoints_2d": None if values["keypoints"] is None else np.asarray(values["keypoints"], np.float32).ravel().tolist(),
+        "keypoint_conf": None if values["conf"] is None else np.asarray(values["conf"], np.float32).ravel().tolist(),
+        "occluded": [bool(b) for b in values["occluded"]],
+        "view_valid": values["view_valid"],
+        "time_offset": values["time_offset"],
+        "params": json.dumps(values["params"], sort_keys=True, separators=(",", ":"), allow_nan=True),
+    }
+    for name, value in row.items():
+        columns[name].append(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole run
+
+
+def corruption_versions(manifest: Manifest) -> dict[str, int]:
+    from corrupt_bench.engine import get_corruption
+
+    names = {c.name for v in manifest.variants for c in v.corruptions}
+    return {name: int(get_corruption(name).version) for name in sorted(names)}
+
+
+def prepare(
+    manifest_ref: str | Path,
+    source: Path | None = None,
+    voc: Path | None = None,
+    cache: Path | None = None,
+) -> tuple[Manifest, SourceConfig, Plan, str | None]:
+    """Load the manifest, resolve the source, and plan the units (nothing is written)."""
+    manifest, path = load_manifest(manifest_ref)
+    config = resolve_source(manifest, source, cache)
+    source_reader = open_source(config)
+    if manifest.output.format != "keypoints" and not source_reader.has_images:
+        raise UserError(f"source kind {config.kind!r} has no images; use output.format: keypoints", path)
+    voc_dir = voc if voc is not None else (Path(manifest.voc) if manifest.voc else None)
+    uses_voc = any(c.name in VOC_CORRUPTIONS for v in manifest.variants for c in v.corruptions)
+    if uses_voc and voc_dir is None and config.kind != "synthetic":
+        raise UserError("voc_occluder needs Pascal VOC objects: give --voc DIR (VOCdevkit/VOC2012) or 'voc:'", path)
+    if voc_dir is not None and not voc_dir.is_dir():
+        raise UserError("VOC folder not found", voc_dir)
+    units = plan(manifest, source_reader.sequences())
+    if not units.units:
+        raise UserError("the manifest selects no sequence of this source", path)
+    return manifest, config, units, None if voc_dir is None else str(voc_dir.resolve())
+
+
+def estimate_bytes(manifest: Manifest, units: Plan) -> int:
+    rows = units.n_rows
+    size = 0
+    if manifest.output.format != "keypoints":
+        side = manifest.crop.output_size
+        pixels = side * side if side is not None else 1000 * 1000
+        size += int(rows * pixels * BYTES_PER_PIXEL[manifest.output.format])
+    return size + rows * BYTES_PER_LABEL_ROW
+
+
+def _check_out(out: Path, manifest: Manifest) -> None:
+    """Refuse an output folder that holds another manifest's benchmark."""
+    stored = out / lockmod.MANIFEST_NAME
+    if stored.is_file():
+        import yaml
+
+        from corrupt_bench.generate.manifest import parse_manifest
+
+        try:
+            digest = parse_manifest(yaml.safe_load(stored.read_text()), stored, False).digest()
+        except UserError:
+            digest = None
+        if digest != manifest.digest():
+            raise UserError(
+                "this folder holds a benchmark of another manifest (or another version of it); use a new --out",
+                out,
+            )
+    elif out.exists() and any(p.name != lockmod.STATE_DIR for p in out.iterdir()):
+        raise UserError("output folder is not empty and holds no manifest.yaml of a benchmark", out)
+
+
+def generate(
+    manifest_ref: str | Path,
+    out: Path,
+    source: Path | None = None,
+    workers: int = 1,
+    voc: Path | None = None,
+    executor=None,
+    show_progress: bool = True,
+    cache: Path | None = None,
+) -> GenerateSummary:
+    """Generate (or finish) the benchmark of a manifest into `out` and write lock.json."""
+    import yaml
+
+    from corrupt_bench.cli_utils import progress
+    from corrupt_bench.generate.executors import LocalExecutor
+
+    started = time.perf_counter()
+    manifest, config, units, voc_dir = prepare(manifest_ref, source, voc, cache)
+    out = Path(out)
+    _check_out(out, manifest)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(
+        out / lockmod.MANIFEST_NAME,
+        yaml.safe_dump(canonical_dict(manifest), sort_keys=False, allow_unicode=True).encode(),
+    )
+    ctx = RunContext(str(out.resolve()), manifest.model_dump_json(), config, voc_dir, manifest.seed)
+    todo = [u for u in units.units if lockmod.read_marker(out, u.key) is None]
+    executor = executor if executor is not None else LocalExecutor(workers)
+    results = executor.map(partial(run_unit, ctx), todo)
+    if show_progress:
+        results = progress(results, total=len(todo), description=f"generate {manifest.name}")
+    log_path = out / lockmod.STATE_DIR / "run_log.jsonl"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    frames = images = 0
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(json.dumps({"event": "start", "time": time.time(), "units": len(units.units), "todo": len(todo)}) + "\n")
+        for result in results:
+            frames += result.frames
+            images += result.images
+            log.write(json.dumps({"event": "unit", "key": result.key, "seconds": round(result.seconds, 3),
+                                  "frames": result.frames, "images": result.images}) + "\n")  # fmt: skip
+            log.flush()
+        elapsed = time.perf_counter() - started
+        log.write(json.dumps({"event": "end", "time": time.time(), "seconds": round(elapsed, 3)}) + "\n")
+    info = {"name": manifest.name, "version": manifest.version, "digest": manifest.digest(), "seed": manifest.seed}
+    lock = lockmod.build_lock(info, corruption_versions(manifest), [u.key for u in units.units], out)
+    lockmod.write_lock(out, lock)
+    return GenerateSummary(
+        out=out,
+        units=len(units.units),
+        done_before=len(units.units) - len(todo),
+        ran=len(todo),
+        frames=frames,
+        images=images,
+        seconds=time.perf_counter() - started,
+        skipped_sequences=list(units.skipped),
+        lock_digest=lock["content_digest"],
+    )
