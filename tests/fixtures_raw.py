@@ -12,7 +12,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from corrupt_bench.data.cameras import CAMERA_IDS, get_camera, load_cameras, project_world, world_to_camera, write_camera_file
+from corrupt_bench.data.cameras import (
+    CAMERA_IDS,
+    get_camera,
+    load_cameras,
+    project_world,
+    world_to_camera,
+    write_camera_file,
+)
 from corrupt_bench.data.cdf_io import write_pose_cdf
 
 DIVISOR = 20  # 1000x1002 and 1000x1000 -> 50x50
@@ -38,7 +45,9 @@ def frame_pattern(index: int, size: tuple[int, int], seed: int = 0) -> np.ndarra
     width, height = size
     rng = np.random.default_rng([seed, index])
     frame = np.full((height, width, 3), (index * 37) % 200 + 20, dtype=np.uint8)
-    frame[: height // 2, : width // 2] = rng.integers(0, 256, size=(height // 2, width // 2, 3), dtype=np.uint8)
+    frame[: height // 2, : width // 2] = rng.integers(
+        0, 256, size=(height // 2, width // 2, 3), dtype=np.uint8
+    )
     frame[height // 2 :, width // 2 :] = (0, 0, 255)  # pure red in BGR: checks the RGB conversion
     return frame
 
@@ -74,10 +83,14 @@ def write_sequence(
         camera = get_camera(subject, camera_id, root)
         if d2:
             pixels = project_world(poses, camera)
-            write_pose_cdf(features / "D2_Positions" / f"{stem}.{camera_id}.cdf", pixels.reshape(n_frames, 64))
+            write_pose_cdf(
+                features / "D2_Positions" / f"{stem}.{camera_id}.cdf", pixels.reshape(n_frames, 64)
+            )
         if mono:
             cam = world_to_camera(poses, camera)
-            write_pose_cdf(features / "D3_Positions_mono" / f"{stem}.{camera_id}.cdf", cam.reshape(n_frames, 96))
+            write_pose_cdf(
+                features / "D3_Positions_mono" / f"{stem}.{camera_id}.cdf", cam.reshape(n_frames, 96)
+            )
         if videos:
             write_video(
                 root / subject / "Videos" / f"{stem}.{camera_id}.mp4",

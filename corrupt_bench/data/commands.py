@@ -17,9 +17,15 @@ def _parse_subjects(subjects: str | None) -> list[str] | None:
 
 @user_errors
 def info(
-    data: Path = typer.Argument(..., help="Raw Human3.6M folder (S1/, S5/, ... with MyPoseFeatures/ and Videos/)."),
-    subjects: str | None = typer.Option(None, "--subjects", help="Comma-separated subjects, e.g. S9,S11 (default: all found)."),
-    include_damaged: bool = typer.Option(False, "--include-damaged", help="Keep the S9 sequences with damaged mocap."),
+    data: Path = typer.Argument(
+        ..., help="Raw Human3.6M folder (S1/, S5/, ... with MyPoseFeatures/ and Videos/)."
+    ),
+    subjects: str | None = typer.Option(
+        None, "--subjects", help="Comma-separated subjects, e.g. S9,S11 (default: all found)."
+    ),
+    include_damaged: bool = typer.Option(
+        False, "--include-damaged", help="Keep the S9 sequences with damaged mocap."
+    ),
     include_corrupt_video: bool = typer.Option(
         False, "--include-corrupt-video", help="Keep the corrupt S11 'Directions' video of camera 54138969."
     ),
@@ -51,7 +57,14 @@ def info(
         table.add_column(column, justify=justify)
     summaries = summarize(refs)
     for s in summaries:
-        table.add_row(s.subject, str(s.sequences), str(s.frames), f"{s.seconds:.1f}", str(len(s.cameras)), " ".join(s.cameras))
+        table.add_row(
+            s.subject,
+            str(s.sequences),
+            str(s.frames),
+            f"{s.seconds:.1f}",
+            str(len(s.cameras)),
+            " ".join(s.cameras),
+        )
     console.print(table)
     console.print(
         f"{len(summaries)} subjects, {len(refs)} sequences, {sum(s.frames for s in summaries)} frames at 50 fps"
@@ -61,7 +74,14 @@ def info(
         for column in ("subject", "sequence", "action", "subaction", "frames", "cameras"):
             detail.add_column(column)
         for ref in refs:
-            detail.add_row(ref.subject, ref.sequence, ref.action, str(ref.subaction), str(ref.n_frames), " ".join(ref.cameras))
+            detail.add_row(
+                ref.subject,
+                ref.sequence,
+                ref.action,
+                str(ref.subaction),
+                str(ref.n_frames),
+                " ".join(ref.cameras),
+            )
         console.print(detail)
     if problems:
         console.print(f"problems found ({len(problems)}):", highlight=False)

@@ -159,7 +159,7 @@ class RawH36M:
             return None
         stems: list[str] = []
         skipped_all: list[str] = []
-        for path in sorted(d3_dir.glob("*.cdf")):
+        for path in sorted(d3_dir.glob("*.cdf"), key=lambda p: p.stem):
             stem = path.stem
             if quirks.is_all_sequence(stem):
                 skipped_all.append(stem)

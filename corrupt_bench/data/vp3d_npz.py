@@ -70,12 +70,16 @@ def _npz_member(path: Path, name: str) -> Any:
                 else:
                     shape, _, dtype = np.lib.format.read_array_header_2_0(member)
                 if not dtype.hasobject or shape != ():
-                    raise UserError(f"'{name}' is a {dtype} array of shape {shape}, expected a pickled dict", path)
+                    raise UserError(
+                        f"'{name}' is a {dtype} array of shape {shape}, expected a pickled dict", path
+                    )
                 value = _ArrayOnlyUnpickler(member).load()
     except UserError:
         raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
-        raise UserError(f"unreadable npz member '{name}' ({type(exc).__name__}: {exc})".splitlines()[0], path) from exc
+        raise UserError(
+            f"unreadable npz member '{name}' ({type(exc).__name__}: {exc})".splitlines()[0], path
+        ) from exc
     if isinstance(value, np.ndarray) and value.dtype == object and value.shape == ():
         value = value.item()
     return value
