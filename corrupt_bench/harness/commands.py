@@ -2,8 +2,59 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from corrupt_bench.cli_utils import user_errors
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """Options given repeatedly or comma-separated -> one list (None when absent)."""
+    if not values:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the app."""
+
+    @app.command("score")
+    @user_errors
+    def score_command(
+        model: str = typer.Option(..., "--model", help="Built-in model name or package.module:factory."),
+        benchmark: Path = typer.Option(..., "--benchmark", help="Generated benchmark folder, or a raw-layout folder (variant 'source')."),
+        out: Path = typer.Option(..., "--out", help="Run folder (created; reruns resume)."),
+        checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Checkpoint folder, .safetensors (+ .json) or .pt."),
+        config: Path | None = typer.Option(None, "--config", help="YAML model config (overrides the checkpoint's keys)."),
+        name: str | None = typer.Option(None, "--name", help="Model name in the results (default: --model)."),
+        corruptions: list[str] | None = typer.Option(None, "--corruptions", help="Corruptions to score (repeat or comma-separate); clean is always scored."),
+        severities: list[str] | None = typer.Option(None, "--severities", help="Severities to score (repeat or comma-separate)."),
+        variants: list[str] | None = typer.Option(None, "--variants", help="Benchmark variants to score."),
+        detector: Path | None = typer.Option(None, "--detector", help="2D detector checkpoint for keypoint models on image cells."),
+        refine: str | None = typer.Option(None, "--refine", help="Refiner applied to each (sequence, camera) prediction."),
+        refine_checkpoint: Path | None = typer.Option(None, "--refine-checkpoint", help="Checkpoint of the refiner."),
+        device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda, cuda:1 ..."),
+        batch_size: int = typer.Option(64, "--batch-size", min=1),
+        workers: int = typer.Option(2, "--workers", min=0, help="DataLoader workers decoding images."),
+    ) -> None:
+        """Score a model on every cell of a benchmark; writes OUT/results.parquet (one row per sequence and camera)."""
+        from corrupt_bench.errors import UserError
+        from corrupt_bench.harness.loading import load_config_file
+        from corrupt_bench.harness.scoring import score
+
+        try:
+            sev = [int(s) for s in _split(severities) or []] or None
+        except ValueError:
+            raise UserError(f"--severities must be integers, got {severities}") from None
+        summary = score(
+            model, benchmark, out, checkpoint=checkpoint, config=load_config_file(config), name=name,
+            corruptions=_split(corruptions), severities=sev, variants=_split(variants), detector=detector,
+            refine=refine, refine_checkpoint=refine_checkpoint, device=device, batch_size=batch_size, workers=workers,
+        )  # fmt: skip
+        typer.echo(
+            f"{summary.n_cells} cells: {summary.n_computed} computed ({summary.n_failed} failed), "
+            f"{summary.n_skipped} already done; results in {summary.results}"
+        )
+        if summary.n_failed:
+            typer.echo("failed cells are recorded in the 'error' column; rerun to retry them", err=True)

@@ -1,0 +1,203 @@
+"""What `score` reads: a generated benchmark (lock.json + label parquet files + images) or a raw folder.
+
+A generated benchmark (docs/INTERFACES.md, "Generated benchmark") is walked as it is on disk:
+`<variant>/<corruption>/<severity>/labels/<subject>_<sequence>.parquet`. A raw-layout folder (the
+real download or the synthetic source) is read through `RawH36M` as variant `source`, corruption
+`clean`, severity 0, with the same label columns built from the mocap (no images).
+
+The unit of work of the scoring loop is one `CellFile`: one label file of one grid point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from corrupt_bench.data.cameras import CAMERA_IDS, Camera, get_camera
+from corrupt_bench.errors import UserError
+
+LOCK_FILE = "lock.json"
+SOURCE_VARIANT = "source"
+CLEAN = "clean"
+
+
+@dataclass(frozen=True)
+class CellFile:
+    """One label file of one (variant, corruption, severity) grid point."""
+
+    variant: str
+    corruption: str
+    severity: int
+    subject: str
+    sequence: str
+    path: Path | None  # the label parquet (None for a raw source)
+
+    @property
+    def key(self) -> str:
+        """Relative id, also the relative path of its result file (without suffix)."""
+        return f"{self.variant}/{self.corruption}/{self.severity}/{self.subject}_{self.sequence}"
+
+
+def _split_stem(stem: str, path: Path) -> tuple[str, str]:
+    subject, sep, sequence = stem.partition("_")
+    if not sep or not subject.startswith("S"):
+        raise UserError("label file name must be <subject>_<sequence>.parquet", path)
+    return subject, sequence
+
+
+class Benchmark:
+    """A benchmark folder opened for scoring (see the module docstring)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise UserError("benchmark folder not found", self.root)
+        self.is_generated = (self.root / LOCK_FILE).is_file()
+        self._raw = None
+        if not self.is_generated:
+            from corrupt_bench.data.raw import RawH36M
+
+            try:
+                self._raw = RawH36M(self.root)
+            except UserError as exc:
+                raise UserError(
+                    f"neither a generated benchmark (no {LOCK_FILE}) nor a raw Human3.6M folder ({exc.fault})", self.root
+                ) from None
+        self._lock_digest: str | None = None
+
+    # -- identity ----------------------------------------------------------------------------------
+    @property
+    def lock_digest(self) -> str:
+        """SHA-256 (16 hex) of lock.json; for a raw folder, of its file names, sizes and cameras.json."""
+        if self._lock_digest is None:
+            h = hashlib.sha256()
+            if self.is_generated:
+                h.update((self.root / LOCK_FILE).read_bytes())
+            else:
+                for path in sorted(self.root.rglob("*")):
+                    if path.is_file() and path.suffix in (".cdf", ".mp4", ".json"):
+                        rel = path.relative_to(self.root).as_posix()
+                        h.update(f"{rel}\0{path.stat().st_size}\n".encode())
+                        if path.suffix == ".json":
+                            h.update(path.read_bytes())
+            self._lock_digest = h.hexdigest()[:16]
+        return self._lock_digest
+
+    # -- grid --------------------------------------------------------------------------------------
+    def cell_files(
+        self, corruptions: list[str] | None = None, severities: list[int] | None = None, variants: list[str] | None = None
+    ) -> list[CellFile]:
+        """Every label file of the grid present, filtered. The clean cells (severity 0) are always kept:
+        relative robustness scores need them."""
+        cells: list[CellFile] = []
+        if self._raw is not None:
+            if variants and SOURCE_VARIANT not in variants:
+                return []
+            for ref in self._raw.sequences():
+                cells.append(CellFile(SOURCE_VARIANT, CLEAN, 0, ref.subject, ref.sequence, None))
+            return cells
+        for path in sorted(self.root.glob("*/*/*/labels/*.parquet")):
+            severity_dir = path.parent.parent
+            corruption_dir = severity_dir.parent
+            variant = corruption_dir.parent.name
+            try:
+                severity = int(severity_dir.name)
+            except ValueError:
+                continue
+            corruption = corruption_dir.name
+            if variants and variant not in variants:
+                continue
+            is_clean = severity == 0 or corruption == CLEAN
+            if not is_clean:
+                if corruptions and corruption not in corruptions:
+                    continue
+                if severities and severity not in severities:
+                    continue
+            subject, sequence = _split_stem(path.stem, path)
+            cells.append(CellFile(variant, corruption, severity, subject, sequence, path))
+        if not cells:
+            raise UserError("no label files (<variant>/<corruption>/<severity>/labels/*.parquet) match", self.root)
+        return cells
+
+    # -- data --------------------------------------------------------------------------------------
+    def camera(self, subject: str, camera_id: str) -> Camera:
+        """Calibration of the benchmark's source: its own cameras.json if present, else the public one."""
+        if self._raw is not None:
+            return self._raw.camera(subject, camera_id)
+        return get_camera(subject, camera_id, root=self.root)
+
+    def image_path(self, relative: str) -> Path:
+        """Absolute path of an image named in the labels (refuses paths outside the benchmark)."""
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise UserError(f"image path '{relative}' leaves the benchmark folder", self.root)
+        return path
+
+    def labels(self, cell: CellFile):
+        """The label table of one cell file (pandas; list columns as arrays), sorted by camera and frame."""
+        import pandas as pd
+
+        if cell.path is None:
+            df = self._raw_labels(cell)
+        else:
+            try:
+                df = pd.read_parquet(cell.path)
+            except Exception as exc:
+                raise UserError(f"unreadable label file ({type(exc).__name__}: {exc})".splitlines()[0], cell.path) from exc
+            missing = {"camera", "frame", "joints_3d_cam"} - set(df.columns)
+            if missing:
+                raise UserError(f"label file lacks columns {sorted(missing)}", cell.path)
+        df["camera"] = df["camera"].astype(str)
+        order = {c: i for i, c in enumerate(CAMERA_IDS)}
+        df = df.assign(_cam=df["camera"].map(lambda c: order.get(c, len(order)))).sort_values(["_cam", "frame"])
+        return df.drop(columns="_cam").reset_index(drop=True)
+
+    def _raw_labels(self, cell: CellFile):
+        import pandas as pd
+
+        assert self._raw is not None
+        ref = next(r for r in self._raw.sequences() if r.subject == cell.subject and r.sequence == cell.sequence)
+        frames = np.arange(ref.n_frames, dtype=np.int32)
+        parts = []
+        for camera_id in ref.cameras:
+            cam3d = self._raw.poses_cam(ref, camera_id).astype(np.float32)
+            kp2d = self._raw.poses_2d(ref, camera_id).astype(np.float32)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "variant": SOURCE_VARIANT,
+                        "corruption": CLEAN,
+                        "severity": np.int8(0),
+                        "subject": ref.subject,
+                        "sequence": ref.sequence,
+                        "action": ref.action,
+                        "subaction": np.int8(ref.subaction),
+                        "camera": camera_id,
+                        "frame": frames,
+                        "image": None,
+                        "joints_3d_cam": list(cam3d.reshape(len(frames), -1)),
+                        "joints_2d": list(kp2d.reshape(len(frames), -1)),
+                        "keypoints_2d": None,
+                        "keypoint_conf": None,
+                        "occluded": list(np.zeros((len(frames), 17), dtype=bool)),
+                        "view_valid": True,
+                        "time_offset": np.float32(0.0),
+                    }
+                )
+            )
+        return pd.concat(parts, ignore_index=True)
+
+    def describe(self) -> dict:
+        """Provenance recorded with a run."""
+        info = {"path": str(self.root.resolve()), "lock_digest": self.lock_digest, "generated": self.is_generated}
+        if self.is_generated:
+            try:
+                lock = json.loads((self.root / LOCK_FILE).read_text())
+                info["manifest_digest"] = lock.get("manifest_digest") if isinstance(lock, dict) else None
+            except json.JSONDecodeError as exc:
+                raise UserError(f"lock file is not valid JSON (line {exc.lineno})", self.root / LOCK_FILE) from exc
+        return info

@@ -1,0 +1,353 @@
+"""The scoring loop: walk a benchmark's grid, feed a Predictor by its InputSpec, write tidy result rows.
+
+Layout of a run folder:
+
+```
+RUN/run.json                               model, checkpoint, benchmark and options of the last call
+RUN/cells/<run key>/<variant>/<corruption>/<severity>/<subject>_<sequence>.rows.parquet    finished
+RUN/cells/<run key>/.../<subject>_<sequence>.failed.parquet      failed (recomputed on the next call)
+RUN/cells/<run key>/.../<subject>_<sequence>.joints.parquet      per-joint errors
+RUN/cells/<run key>/computed.log           one line per cell computed (key, status)
+RUN/results.parquet                        every row of this run key (merged after each call)
+RUN/per_joint.parquet
+```
+
+The run key digests the model (spec, config, checkpoint file), the benchmark lock, the refiner and
+the 2D detector: a finished cell under that key is skipped on rerun, anything else is recomputed.
+Every file is written to a temporary name and renamed. A cell that raises is recorded with its
+error and the run goes on. The loop never looks at a model's name: only at its `input_spec`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from corrupt_bench.data.skeleton import JOINT_NAMES, N_JOINTS
+from corrupt_bench.errors import UserError
+from corrupt_bench.harness import metrics as M
+from corrupt_bench.harness.benchmark import Benchmark, CellFile
+from corrupt_bench.harness.dataset import Group, WindowDataset, build_groups, has_values, iterate_batches
+from corrupt_bench.harness.loading import LoadedModel, load_model, resolve_device
+
+METRIC_COLUMNS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "accel_error", "pck3d", "auc", "mpjpe_visible", "mpjpe_occluded")
+KEY_COLUMNS = ("model", "variant", "corruption", "severity", "subject", "action", "subaction", "camera", "sequence")
+ROW_COLUMNS = (
+    *KEY_COLUMNS,
+    "input_2d",
+    "refine",
+    "n_frames",
+    "n_nonfinite",
+    *METRIC_COLUMNS,
+    "error",
+    "seconds",
+    "checkpoint",
+    "benchmark",
+    "run_key",
+)
+CELLS_DIR = "cells"
+RESULTS = "results.parquet"
+PER_JOINT = "per_joint.parquet"
+FPS = 50.0
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    out: Path
+    run_key: str
+    n_cells: int
+    n_skipped: int
+    n_computed: int
+    n_failed: int
+    results: Path
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _atomic_parquet(df, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _confined(out: Path, relative: str) -> Path:
+    path = (out / relative).resolve()
+    if not path.is_relative_to(out.resolve()):
+        raise UserError(f"result path '{relative}' leaves the run folder", out)
+    return path
+
+
+# --- metrics of one (sequence, camera) ---------------------------------------------------------------
+def sequence_metrics(pred: np.ndarray, gt: np.ndarray, occluded: np.ndarray | None, occlusion_recorded: bool) -> tuple[dict, dict]:
+    """Every metric of one prediction sequence (N, 17, 3) against gt, both made root-relative.
+
+    Frames with a non-finite prediction are excluded and counted in `n_nonfinite`; temporal metrics
+    only use differences between kept frames. Returns (row values, per-joint arrays)."""
+    gt = M.root_relative(np.asarray(gt, np.float64))
+    pred = np.asarray(pred, np.float64)
+    finite = np.isfinite(pred).all(axis=(-1, -2))
+    pred = M.root_relative(np.where(finite[:, None, None], pred, 0.0))
+    row: dict[str, Any] = {"n_frames": int(len(pred)), "n_nonfinite": int((~finite).sum())}
+    joints: dict[str, np.ndarray] = {}
+    p, g = pred[finite], gt[finite]
+    if len(p):
+        for name in ("mpjpe", "p_mpjpe", "n_mpjpe", "pck3d", "auc"):
+            row[name] = float(M.METRICS[name](p, g))
+            joints[name] = np.asarray(M.PER_JOINT_METRICS[name](p, g), np.float64)
+    else:
+        for name in ("mpjpe", "p_mpjpe", "n_mpjpe", "pck3d", "auc"):
+            row[name] = float("nan")
+    keep = np.broadcast_to(finite[:, None], (len(pred), N_JOINTS))
+    row["mpjve"] = float(M.mpjve(pred, gt, keep))
+    row["accel_error"] = float(M.accel_error(pred, gt, keep))
+    if occlusion_recorded and occluded is not None and len(p):
+        occ = np.asarray(occluded, bool)[finite]
+        row["mpjpe_visible"] = float(M.mpjpe(p, g, ~occ))
+        row["mpjpe_occluded"] = float(M.mpjpe(p, g, occ)) if occ.any() else float("nan")
+    else:
+        row["mpjpe_visible"] = row["mpjpe_occluded"] = float("nan")
+    return row, joints
+
+
+# --- one cell -----------------------------------------------------------------------------------------
+class CellScorer:
+    """Scores one cell file with a loaded model (and optional refiner / detector)."""
+
+    def __init__(self, bench: Benchmark, model: LoadedModel, name: str, refiner: LoadedModel | None,
+                 detector: Path | None, device: str, batch_size: int, workers: int, run_key: str):  # fmt: skip
+        self.bench, self.model, self.name, self.refiner = bench, model, name, refiner
+        self.detector, self.device, self.batch_size, self.workers = detector, device, batch_size, workers
+        self.run_key = run_key
+        self.spec = model.model.input_spec
+
+    def input_2d(self, df) -> str | None:
+        if self.spec.kind != "keypoints2d":
+            return None
+        if has_values(df, "keypoints_2d"):
+            return "corrupted"
+        if self.detector is not None and has_values(df, "image"):
+            return "detector"
+        return "gt"
+
+    def _with_detections(self, df):
+        from corrupt_bench.models.detector2d import cached_detections
+
+        det = cached_detections(self.bench.root, df, self.detector, self.device)
+        det = det[["camera", "frame", "keypoints_2d", "keypoint_conf"]].assign(camera=lambda d: d["camera"].astype(str))
+        return df.drop(columns=["keypoints_2d", "keypoint_conf"], errors="ignore").merge(det, on=["camera", "frame"], how="left")
+
+    def predict_group(self, cell: CellFile, group: Group) -> np.ndarray:
+        """(V, N, 17, 3) predictions for every frame of the group (NaN where the model gave none)."""
+        import torch
+
+        cameras = [self.bench.camera(cell.subject, c) for c in group.camera_ids]
+        n_views, n_frames = len(group.camera_ids), len(group.frames)
+        pred = np.full((n_views, n_frames, N_JOINTS, 3), np.nan)
+        dataset = WindowDataset(group, self.spec)
+        for batch in iterate_batches(dataset, self.batch_size, self.workers):
+            index, pad = batch.pop("index"), batch["pad"]
+            b = len(index)
+            batch.update(cameras=cameras, camera_ids=list(group.camera_ids), subject=[cell.subject] * b, sequence=[cell.sequence] * b)
+            with torch.no_grad():
+                out = np.asarray(self.model.model.predict(batch), dtype=np.float64)
+            expected = (b, n_views, index.shape[1], N_JOINTS, 3)
+            if out.shape != expected:
+                raise ValueError(f"predict returned shape {out.shape}, expected {expected}")
+            for i in range(b):
+                keep = ~pad[i]
+                pred[:, index[i][keep]] = out[i][:, keep]
+        return pred
+
+    def score(self, cell: CellFile) -> tuple[list[dict], list[dict]]:
+        df = self.bench.labels(cell)
+        input_2d = self.input_2d(df)
+        if input_2d == "detector":
+            df = self._with_detections(df)
+        occlusion_recorded = "occluded" in df.columns and bool(np.any([np.any(v) for v in df["occluded"] if v is not None]))
+        info = df.drop_duplicates("camera").set_index("camera")
+        stride = np.diff(np.unique(df["frame"].to_numpy()))
+        fps = FPS / float(np.median(stride)) if len(stride) else FPS
+        rows, joint_rows = [], []
+        for group in build_groups(df, self.spec, input_2d, self.bench.root):
+            pred = self.predict_group(cell, group)
+            for v, camera in enumerate(group.camera_ids):
+                seq = pred[v]
+                if self.refiner is not None:
+                    seq = np.asarray(self.refiner.model.refine(seq, fps), dtype=np.float64)
+                values, joints = sequence_metrics(seq, group.arrays["joints_3d_cam"][v], group.arrays["occluded"][v], occlusion_recorded)
+                key = self._key(cell, camera, info)
+                rows.append({**key, "input_2d": input_2d, **values, "error": None})
+                for j, joint in enumerate(JOINT_NAMES):
+                    joint_rows.append({**key, "joint": joint, **{m: float(a[j]) for m, a in joints.items()}})
+        return rows, joint_rows
+
+    def _key(self, cell: CellFile, camera: str | None, info=None) -> dict:
+        action = subaction = None
+        if info is not None and camera in info.index:
+            action = info.loc[camera].get("action")
+            subaction = info.loc[camera].get("subaction")
+        return {
+            "model": self.name,
+            "variant": cell.variant,
+            "corruption": cell.corruption,
+            "severity": int(cell.severity),
+            "subject": cell.subject,
+            "action": None if action is None else str(action),
+            "subaction": None if subaction is None or subaction != subaction else int(subaction),
+            "camera": camera,
+            "sequence": cell.sequence,
+        }
+
+    def error_rows(self, cell: CellFile, message: str) -> list[dict]:
+        return [{**self._key(cell, None), "input_2d": None, "n_frames": 0, "n_nonfinite": 0, "error": message}]
+
+
+def _frame(rows: list[dict], columns: tuple[str, ...] | None = None):
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    if columns is not None:
+        for c in columns:
+            if c not in df.columns:
+                df[c] = np.nan if c in METRIC_COLUMNS else None
+        df = df[list(columns)]
+    return df
+
+
+# --- the run -------------------------------------------------------------------------------------------
+def score(
+    model: str,
+    benchmark: str | Path,
+    out: str | Path,
+    *,
+    checkpoint: str | Path | None = None,
+    config: dict | None = None,
+    name: str | None = None,
+    corruptions: list[str] | None = None,
+    severities: list[int] | None = None,
+    variants: list[str] | None = None,
+    detector: str | Path | None = None,
+    refine: str | None = None,
+    refine_checkpoint: str | Path | None = None,
+    device: str | None = None,
+    batch_size: int = 64,
+    workers: int = 0,
+    show_progress: bool = True,
+) -> ScoreSummary:
+    """Score `model` on every cell of `benchmark` not yet finished in `out`; merge all rows."""
+    from corrupt_bench.cli_utils import progress
+    from corrupt_bench.models.checkpoint import file_digest, resolve_checkpoint
+
+    out = Path(out)
+    bench = Benchmark(benchmark)
+    device = resolve_device(device)
+    loaded = load_model(model, checkpoint, device, config)
+    predictor = loaded.model
+    if not (hasattr(predictor, "input_spec") and callable(getattr(predictor, "predict", None))):
+        raise UserError(f"model '{model}' is not a Predictor (no input_spec / predict)")
+    if predictor.input_spec.kind not in ("images", "keypoints2d"):
+        raise UserError(f"model '{model}' consumes '{predictor.input_spec.kind}': score it as a refiner (--refine) of another model")
+    refiner = None
+    if refine is not None:
+        refiner = load_model(refine, refine_checkpoint, device)
+        if not callable(getattr(refiner.model, "refine", None)):
+            raise UserError(f"model '{refine}' is not a Refiner (no refine method)")
+    elif refine_checkpoint is not None:
+        raise UserError("--refine-checkpoint needs --refine")
+    detector_path = Path(detector) if detector is not None else None
+    detector_digest = file_digest(resolve_checkpoint(detector_path))[:16] if detector_path is not None else ""
+    refine_id = refiner.identity if refiner else ""
+    run_key = _digest(loaded.identity, bench.lock_digest, refine_id, detector_digest)
+    cells = bench.cell_files(corruptions, severities, variants)
+
+    out.mkdir(parents=True, exist_ok=True)
+    cell_root = out / CELLS_DIR / run_key
+    run_info = {
+        "run_key": run_key,
+        "model": {"spec": model, "name": name or model, "config": loaded.config, "checkpoint": str(checkpoint) if checkpoint else None,
+                  "checkpoint_digest": loaded.checkpoint_digest},  # fmt: skip
+        "refine": {"spec": refine, "checkpoint": str(refine_checkpoint) if refine_checkpoint else None, "identity": refine_id} if refine else None,
+        "detector": {"checkpoint": str(detector_path), "digest": detector_digest} if detector_path else None,
+        "benchmark": bench.describe(),
+        "device": device,
+    }
+    _atomic_text(out / "run.json", json.dumps(run_info, indent=1, default=str))
+
+    scorer = CellScorer(bench, loaded, name or model, refiner, detector_path, device, batch_size, workers, run_key)
+    todo = [c for c in cells if not _confined(cell_root, c.key + ".rows.parquet").is_file()]
+    n_failed = 0
+    extra = {"refine": refine, "checkpoint": loaded.checkpoint_digest, "benchmark": bench.lock_digest, "run_key": run_key}
+    iterator = progress(todo, total=len(todo), description=f"scoring {name or model}") if show_progress else todo
+    for cell in iterator:
+        started = time.perf_counter()
+        rows_path = _confined(cell_root, cell.key + ".rows.parquet")
+        failed_path = _confined(cell_root, cell.key + ".failed.parquet")
+        try:
+            rows, joint_rows = scorer.score(cell)
+            status = "ok"
+        except Exception as exc:  # per-cell isolation: record and go on
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+            if os.environ.get("CORRUPT_BENCH_TRACEBACK"):
+                traceback.print_exc()
+            rows, joint_rows, status = scorer.error_rows(cell, message), [], "failed"
+            n_failed += 1
+        seconds = time.perf_counter() - started
+        table = _frame([{**r, **extra, "seconds": seconds} for r in rows], ROW_COLUMNS)
+        if status == "ok":
+            if joint_rows:
+                _atomic_parquet(_frame([{**r, "run_key": run_key} for r in joint_rows]), _confined(cell_root, cell.key + ".joints.parquet"))
+            _atomic_parquet(table, rows_path)
+            failed_path.unlink(missing_ok=True)
+        else:
+            _atomic_parquet(table, failed_path)
+        with open(cell_root / "computed.log", "a") as log:
+            log.write(f"{cell.key}\t{status}\n")
+    results = merge_cells(out, run_key)
+    return ScoreSummary(out, run_key, len(cells), len(cells) - len(todo), len(todo), n_failed, results)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def merge_cells(out: Path, run_key: str) -> Path:
+    """Merge the cell files of `run_key` into RUN/results.parquet and RUN/per_joint.parquet."""
+    import pandas as pd
+
+    cell_root = out / CELLS_DIR / run_key
+    parts = [pd.read_parquet(p) for p in sorted(cell_root.rglob("*.rows.parquet"))]
+    parts += [pd.read_parquet(p) for p in sorted(cell_root.rglob("*.failed.parquet"))]
+    results = pd.concat(parts, ignore_index=True) if parts else _frame([], ROW_COLUMNS)
+    _atomic_parquet(results, out / RESULTS)
+    joints = [pd.read_parquet(p) for p in sorted(cell_root.rglob("*.joints.parquet"))]
+    if joints:
+        _atomic_parquet(pd.concat(joints, ignore_index=True), out / PER_JOINT)
+    return out / RESULTS
+
+
+def load_results(run: str | Path):
+    """The long result table of a run folder (or a results parquet file)."""
+    import pandas as pd
+
+    path = Path(run)
+    if path.is_dir():
+        path = path / RESULTS
+    if not path.is_file():
+        raise UserError("no results.parquet: not a finished score run", path)
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:
+        raise UserError(f"unreadable results ({type(exc).__name__}: {exc})".splitlines()[0], path) from exc
