@@ -1,0 +1,1 @@
+"""corrupt_bench.reports"""

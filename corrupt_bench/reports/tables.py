@@ -1,0 +1,227 @@
+"""Pure pandas functions over the long result table of `score` (one row per model, variant, corruption,
+severity, subject, action, camera, sequence; see `corrupt_bench.harness.scoring.ROW_COLUMNS`).
+
+Averaging: a row's metrics are means over its `n_frames - n_nonfinite` finite frames, so pooling rows
+weights them by that count (`aggregate`). `protocol_average` follows VideoPose3D: pool within each
+action, then take the plain mean over actions. Failed rows (`error` set) and rows without finite
+frames are left out and counted (`n_failed`, `n_nonfinite`), never averaged in.
+Robustness scores against a reference model (named in a `reference` column of every output):
+
+- CE (per corruption) = sum_s E(s) / sum_s E_ref(s) over the severities both models were scored on;
+  mCE = mean CE over corruptions.
+- relative CE = sum_s (E(s) - E_clean) / sum_s (E_ref(s) - E_ref,clean); relative mCE its mean.
+- mean resilience rate = mean over corruptions and severities of E_clean / E(s) (1: unaffected).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from corrupt_bench.errors import UserError
+
+METRICS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "accel_error", "pck3d", "auc", "mpjpe_visible", "mpjpe_occluded")
+GRID = ("model", "variant", "corruption", "severity")
+CLEAN = "clean"
+
+
+def _usable(df: pd.DataFrame) -> pd.DataFrame:
+    ok = df["error"].isna() if "error" in df else pd.Series(True, index=df.index)
+    weight = df["n_frames"].fillna(0) - df["n_nonfinite"].fillna(0)
+    return df[ok & (weight > 0)].assign(_w=weight[ok & (weight > 0)].astype(float))
+
+
+def _weighted(group: pd.DataFrame, metrics: Iterable[str]) -> pd.Series:
+    out = {}
+    for m in metrics:
+        v = group[m].to_numpy(dtype=float)
+        w = group["_w"].to_numpy(dtype=float)
+        keep = np.isfinite(v)
+        out[m] = float(np.sum(v[keep] * w[keep]) / np.sum(w[keep])) if keep.any() else np.nan
+    out["n_frames"] = int(group["n_frames"].sum())
+    out["n_nonfinite"] = int(group["n_nonfinite"].sum())
+    return pd.Series(out)
+
+
+def _present(df: pd.DataFrame, metrics: Iterable[str] | None) -> list[str]:
+    return [m for m in (metrics or METRICS) if m in df.columns]
+
+
+def aggregate(df: pd.DataFrame, by: Iterable[str] = GRID, metrics: Iterable[str] | None = None) -> pd.DataFrame:
+    """Frame-weighted means of the metrics per group `by`, with frame, non-finite and failure counts."""
+    by = list(by)
+    metrics = _present(df, metrics)
+    usable = _usable(df)
+    if usable.empty:
+        table = pd.DataFrame(columns=[*by, *metrics, "n_frames", "n_nonfinite"])
+    else:
+        table = usable.groupby(by, dropna=False, sort=True).apply(lambda g: _weighted(g, metrics), include_groups=False).reset_index()
+    failed = _failures(df, by)
+    table = table.merge(failed, on=by, how="outer") if not failed.empty else table.assign(n_failed=0)
+    table["n_failed"] = table["n_failed"].fillna(0).astype(int)
+    return table.sort_values(by).reset_index(drop=True)
+
+
+def _failures(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    if "error" not in df or not df["error"].notna().any():
+        return pd.DataFrame(columns=[*by, "n_failed"])
+    return df[df["error"].notna()].groupby(by, dropna=False).size().rename("n_failed").reset_index()
+
+
+def protocol_average(df: pd.DataFrame, by: Iterable[str] = GRID, metrics: Iterable[str] | None = None) -> pd.DataFrame:
+    """Action-wise average (VideoPose3D): frame-weighted within each action, then the mean over actions."""
+    by = list(by)
+    metrics = _present(df, metrics)
+    per_action = aggregate(df, [*by, "action"], metrics)
+    per_action = per_action[per_action["n_frames"].fillna(0) > 0] if "n_frames" in per_action else per_action
+    if per_action.empty:
+        return aggregate(df, by, metrics)
+    grouped = per_action.groupby(by, dropna=False, sort=True)
+    table = grouped[metrics].mean()
+    table["n_actions"] = grouped.size()
+    table["n_frames"] = grouped["n_frames"].sum()
+    table["n_nonfinite"] = grouped["n_nonfinite"].sum()
+    table = table.reset_index()
+    failed = _failures(df, by)
+    table = table.merge(failed, on=by, how="outer") if not failed.empty else table.assign(n_failed=0)
+    table["n_failed"] = table["n_failed"].fillna(0).astype(int)
+    return table.sort_values(by).reset_index(drop=True)
+
+
+def grid_table(df: pd.DataFrame, metric: str = "mpjpe") -> pd.DataFrame:
+    """Protocol averages of one metric per (model, variant, corruption, severity)."""
+    return protocol_average(df, GRID, [metric])[[*GRID, metric]]
+
+
+def corruption_table(df: pd.DataFrame, metric: str = "mpjpe") -> pd.DataFrame:
+    """Rows (model, variant, corruption) x columns severity, plus `clean` and `mean` (over severities >= 1)."""
+    grid = grid_table(df, metric)
+    clean = grid[grid["severity"] == 0].groupby(["model", "variant"])[metric].mean().rename("clean")
+    corrupted = grid[grid["severity"] > 0]
+    if corrupted.empty:
+        table = pd.DataFrame(columns=["model", "variant", "corruption", "clean", "mean"])
+        return table
+    wide = corrupted.pivot_table(index=["model", "variant", "corruption"], columns="severity", values=metric, aggfunc="mean")
+    wide.columns = [f"s{int(c)}" for c in wide.columns]
+    wide["mean"] = wide.mean(axis=1)
+    wide = wide.reset_index().merge(clean.reset_index(), on=["model", "variant"], how="left")
+    cols = ["model", "variant", "corruption", "clean", *[c for c in wide.columns if c.startswith("s") and c[1:].isdigit()], "mean"]
+    return wide[cols].assign(metric=metric)
+
+
+def _require_reference(grid: pd.DataFrame, reference: str) -> None:
+    models = sorted(grid["model"].unique())
+    if reference not in models:
+        raise UserError(f"reference model '{reference}' is not in the results (models: {', '.join(models)})")
+
+
+def ce_table(df: pd.DataFrame, reference: str, metric: str = "mpjpe") -> pd.DataFrame:
+    """CE and relative CE per (model, variant, corruption) against `reference` (named in the output)."""
+    grid = grid_table(df, metric)
+    _require_reference(grid, reference)
+    clean = grid[grid["severity"] == 0].groupby(["model", "variant"])[metric].mean().rename("clean").reset_index()
+    corrupted = grid[grid["severity"] > 0].merge(clean, on=["model", "variant"], how="left")
+    ref = corrupted[corrupted["model"] == reference][["variant", "corruption", "severity", metric, "clean"]]
+    ref = ref.rename(columns={metric: "ref", "clean": "ref_clean"})
+    joined = corrupted.merge(ref, on=["variant", "corruption", "severity"], how="inner")
+    joined = joined[np.isfinite(joined[metric]) & np.isfinite(joined["ref"])]
+    rows = []
+    for (model, variant, corruption), g in joined.groupby(["model", "variant", "corruption"], sort=True):
+        ref_sum = g["ref"].sum()
+        rel_den = (g["ref"] - g["ref_clean"]).sum()
+        rows.append(
+            {
+                "model": model,
+                "variant": variant,
+                "corruption": corruption,
+                "ce": g[metric].sum() / ref_sum if ref_sum > 0 else np.nan,
+                "relative_ce": (g[metric] - g["clean"]).sum() / rel_den if rel_den != 0 else np.nan,
+                "severities": len(g),
+            }
+        )
+    out = pd.DataFrame(rows, columns=["model", "variant", "corruption", "ce", "relative_ce", "severities"])
+    return out.assign(reference=reference, metric=metric)
+
+
+def mce(df: pd.DataFrame, reference: str, metric: str = "mpjpe") -> pd.DataFrame:
+    """Mean CE over corruptions per (model, variant), against `reference`."""
+    ce = ce_table(df, reference, metric)
+    out = ce.groupby(["model", "variant"])["ce"].mean().rename("mce").reset_index()
+    return out.assign(reference=reference, metric=metric)
+
+
+def relative_mce(df: pd.DataFrame, reference: str, metric: str = "mpjpe") -> pd.DataFrame:
+    """Mean relative CE over corruptions per (model, variant), against `reference`."""
+    ce = ce_table(df, reference, metric)
+    out = ce.groupby(["model", "variant"])["relative_ce"].mean().rename("relative_mce").reset_index()
+    return out.assign(reference=reference, metric=metric)
+
+
+def mean_resilience_rate(df: pd.DataFrame, metric: str = "mpjpe") -> pd.DataFrame:
+    """Mean over corruptions and severities of E_clean / E(s), per (model, variant)."""
+    grid = grid_table(df, metric)
+    clean = grid[grid["severity"] == 0].groupby(["model", "variant"])[metric].mean().rename("clean").reset_index()
+    corrupted = grid[grid["severity"] > 0].merge(clean, on=["model", "variant"], how="inner")
+    corrupted = corrupted.assign(rate=corrupted["clean"] / corrupted[metric])
+    out = corrupted.groupby(["model", "variant"])["rate"].mean().rename("mean_resilience_rate").reset_index()
+    return out.assign(metric=metric)
+
+
+def corruption_groups(names: Iterable[str]) -> dict[str, str]:
+    """Group of each corruption for the per-family means: the engine module of its code (noise, blur,
+    photometric, occlusion, views, keypoints), else its modality, else 'other'; clean is 'clean'."""
+    groups: dict[str, str] = {}
+    for name in names:
+        if name == CLEAN:
+            groups[name] = CLEAN
+            continue
+        group = "other"
+        try:
+            from corrupt_bench.engine import get_corruption
+
+            corruption = get_corruption(name)
+            module = getattr(corruption.family.sample, "__module__", "") or ""
+            group = module.rsplit(".", 1)[-1] if module.startswith("corrupt_bench.engine.") else str(corruption.modality)
+        except Exception:  # unknown to this installation's engine (e.g. a newer benchmark): keep 'other'
+            group = "other"
+        groups[name] = group
+    return groups
+
+
+def leaderboard(df: pd.DataFrame, reference: str, metric: str = "mpjpe", groups: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per model: clean MPJPE and P-MPJPE, mean corrupted error, mCE, relative mCE, mean
+    resilience rate, per-family mean errors, failures, rank (by mCE, then mean corrupted error).
+    Values over several variants are means of the per-variant values."""
+    grid = protocol_average(df, GRID, [metric, "p_mpjpe"] if metric != "p_mpjpe" else [metric])
+    _require_reference(grid, reference)
+    clean = grid[grid["severity"] == 0].groupby("model")[[metric, "p_mpjpe"]].mean()
+    corrupted = grid[grid["severity"] > 0]
+    board = pd.DataFrame(index=sorted(grid["model"].unique()))
+    board.index.name = "model"
+    board[f"clean_{metric}"] = clean[metric]
+    if metric != "p_mpjpe":
+        board["clean_p_mpjpe"] = clean["p_mpjpe"]
+    board[f"corrupted_{metric}"] = corrupted.groupby(["model", "variant"])[metric].mean().groupby("model").mean()
+    if not corrupted.empty:
+        board["mce"] = mce(df, reference, metric).groupby("model")["mce"].mean()
+        board["relative_mce"] = relative_mce(df, reference, metric).groupby("model")["relative_mce"].mean()
+        board["mean_resilience_rate"] = mean_resilience_rate(df, metric).groupby("model")["mean_resilience_rate"].mean()
+        groups = dict(groups) if groups is not None else corruption_groups(corrupted["corruption"].unique())
+        fam = corrupted.assign(group=corrupted["corruption"].map(lambda c: groups.get(c, "other")))
+        per_group = fam.groupby(["model", "group"])[metric].mean().unstack("group")
+        for g in sorted(per_group.columns):
+            board[f"{g}_{metric}"] = per_group[g]
+    else:
+        board["mce"] = board["relative_mce"] = board["mean_resilience_rate"] = np.nan
+    failures = df[df["error"].notna()].groupby("model").size() if "error" in df else pd.Series(dtype=int)
+    board["n_failed"] = failures.reindex(board.index).fillna(0).astype(int)
+    board["n_nonfinite"] = df.groupby("model")["n_nonfinite"].sum().reindex(board.index).fillna(0).astype(int)
+    board["_k"] = board["mce"].where(board["mce"].notna(), np.inf)
+    board["_e"] = board[f"corrupted_{metric}"].fillna(board[f"clean_{metric}"]).fillna(np.inf)
+    board = board.reset_index().sort_values(["_k", "_e", "model"]).drop(columns=["_k", "_e"])
+    board.insert(0, "rank", np.arange(1, len(board) + 1))
+    board["reference"] = reference
+    board["metric"] = metric
+    return board.reset_index(drop=True)

@@ -1,0 +1,116 @@
+"""Tiny generated-benchmark folders in the real layout (label parquet via the generator's own schema),
+built from a raw fixture, for the scoring and report tests; plus user models loaded by `module:factory`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from fixtures_raw import write_raw
+
+from corrupt_bench.data.cameras import project_world, world_to_camera
+from corrupt_bench.data.raw import RawH36M
+from corrupt_bench.generate.writers import labels_table, write_labels
+from corrupt_bench.harness.predictor import InputSpec
+
+SEQUENCES = {"S9": ["Eating 2", "Walking 1"], "S11": ["Posing"]}
+
+
+def raw_source(root: Path, n_frames: int = 12) -> Path:
+    """A raw folder (cameras.json at 1/20 size, CDF mocap and 2D, no videos)."""
+    return write_raw(root, SEQUENCES, n_frames=n_frames, videos=False)
+
+
+def generated_benchmark(root: Path, raw: Path, grid: dict[str, list[int]] | None = None, variant: str = "demo") -> Path:
+    """Label files for `grid` {corruption: severities} (clean 0 always): 'kp_noise' puts GT 2D plus
+    severity x 0.1 px of seeded noise (the frames are 50 px wide) into `keypoints_2d`; 'view_drop' marks the last camera invalid and
+    hides joints 11..16 (`occluded`)."""
+    grid = {"kp_noise": [1, 2, 3], "view_drop": [1, 2]} if grid is None else grid
+    source = RawH36M(raw)
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(raw / "cameras.json", root / "cameras.json")
+    (root / "lock.json").write_text(json.dumps({"manifest_digest": "fixture", "files": {}}))
+    cells = [("clean", 0)] + [(c, s) for c, sev in grid.items() for s in sev]
+    for corruption, severity in cells:
+        for ref in source.sequences():
+            columns: dict[str, list] = {}
+            world = source.poses_world(ref)
+            for ci, camera_id in enumerate(ref.cameras):
+                cam = source.camera(ref.subject, camera_id)
+                j2d = project_world(world, cam)
+                j3d = world_to_camera(world, cam)
+                rng = np.random.default_rng([severity, ci, len(ref.sequence)])
+                for f in range(ref.n_frames):
+                    kp = conf = None
+                    occluded = [False] * 17
+                    valid = True
+                    if corruption == "kp_noise":
+                        kp = (j2d[f] + rng.normal(0.0, 0.1 * severity, size=(17, 2))).ravel().tolist()
+                        conf = [1.0] * 17
+                    if corruption == "view_drop":
+                        occluded = [j >= 11 for j in range(17)]
+                        valid = ci != len(ref.cameras) - 1
+                    row = {
+                        "variant": variant, "corruption": corruption, "severity": severity, "subject": ref.subject,
+                        "sequence": ref.sequence, "action": ref.action, "subaction": ref.subaction, "camera": camera_id,
+                        "frame": f, "image": None, "joints_3d_cam": j3d[f].ravel().tolist(),
+                        "joints_3d_world": world[f].ravel().tolist(), "joints_2d": j2d[f].ravel().tolist(),
+                        "joints_2d_crop": j2d[f].ravel().tolist(), "box": [0.0, 0.0, 50.0, 50.0],
+                        "crop": [0.0, 0.0, 50.0, 50.0], "image_size": [50, 50], "keypoints_2d": kp,
+                        "keypoint_conf": conf, "occluded": occluded, "view_valid": valid, "time_offset": 0.0,
+                        "params": "{}",
+                    }  # fmt: skip
+                    for k, v in row.items():
+                        columns.setdefault(k, []).append(v)
+            path = root / variant / corruption / str(severity) / "labels" / f"{ref.subject}_{ref.sequence}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_labels(path, labels_table(columns))
+    return root
+
+
+class SlowZero:
+    """A user model (loaded as `fixtures_bench:slow_zero`) predicting zeros, slowly, for the kill test."""
+
+    name = "slow-zero"
+    module = None
+
+    def __init__(self, config: dict, device):
+        self.delay = float(config.get("delay", 0.3))
+        self.input_spec = InputSpec(kind="keypoints2d", multi_view=False, window=int(config.get("window", 4)))
+
+    def predict(self, batch: dict) -> np.ndarray:
+        time.sleep(self.delay)
+        b, v, t = batch["keypoints_2d"].shape[:3]
+        return np.zeros((b, v, t, 17, 3))
+
+
+def slow_zero(config: dict, device) -> SlowZero:
+    return SlowZero(config, device)
+
+
+class Failing:
+    """A user model that fails on one subject: the cell error is recorded and the run goes on."""
+
+    name = "failing"
+    module = None
+    input_spec = InputSpec(kind="keypoints2d")
+
+    def __init__(self, config: dict, device):
+        self.bad_subject = config.get("bad_subject", "S11")
+
+    def predict(self, batch: dict) -> np.ndarray:
+        if batch["subject"][0] == self.bad_subject:
+            raise RuntimeError("boom on purpose")
+        b, v, t = batch["keypoints_2d"].shape[:3]
+        out = np.zeros((b, v, t, 17, 3))
+        out[:, :, :, 1:] = 100.0
+        odd = np.asarray(batch["frames"]) % 2 == 1  # (B, T): odd source frames are non-finite
+        out[np.broadcast_to(odd[:, None, :], (b, v, t))] = np.nan
+        return out
+
+
+def failing(config: dict, device) -> Failing:
+    return Failing(config, device)
