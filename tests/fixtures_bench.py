@@ -114,3 +114,50 @@ class Failing:
 
 def failing(config: dict, device) -> Failing:
     return Failing(config, device)
+
+
+class LinearLifter:
+    """A user model with weights (`fixtures_bench:linear_lifter`): one linear layer 2D -> 3D."""
+
+    name = "linear-lifter"
+    input_spec = InputSpec(kind="keypoints2d")
+
+    def __init__(self, config: dict, device):
+        import torch
+
+        self.module = torch.nn.Linear(34, 51)
+        with torch.no_grad():  # deterministic init without the global torch RNG
+            self.module.weight.copy_(torch.linspace(-1.0, 1.0, 51 * 34).reshape(51, 34))
+            self.module.bias.zero_()
+        self.device = torch.device(device or "cpu")
+
+    def predict(self, batch: dict) -> np.ndarray:
+        import torch
+
+        kp = torch.as_tensor(batch["keypoints_2d"], dtype=torch.float32)
+        out = self.module(kp.flatten(-2)).reshape(*kp.shape[:-2], 17, 3)
+        return out.numpy().astype(np.float64)
+
+
+def linear_lifter(config: dict, device) -> LinearLifter:
+    return LinearLifter(config, device)
+
+
+class ShiftRefiner:
+    """A user refiner (`fixtures_bench:shift_refiner`): moves every non-root joint so MPJPE grows by `mm`."""
+
+    name = "shift"
+    module = None
+
+    def __init__(self, config: dict, device):
+        self.mm = float(config.get("mm", 5.0))
+        self.calls: list[float] = []
+
+    def refine(self, poses: np.ndarray, fps: float) -> np.ndarray:
+        out = np.array(poses, dtype=np.float64)
+        out[:, 1:, 0] += self.mm * 17 / 16
+        return out
+
+
+def shift_refiner(config: dict, device) -> ShiftRefiner:
+    return ShiftRefiner(config, device)

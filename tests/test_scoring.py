@@ -1,0 +1,210 @@
+"""Scoring end to end: rows, oracle-noise exactness, windows, resume (also after SIGKILL), error isolation,
+non-finite counting, refiners, checkpoints, the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from fixtures_bench import generated_benchmark, raw_source
+from typer.testing import CliRunner
+
+from corrupt_bench.cli import app
+from corrupt_bench.errors import UserError
+from corrupt_bench.harness.loading import load_predictor
+from corrupt_bench.harness.scoring import CELLS_DIR, score, sequence_metrics
+from corrupt_bench.models.checkpoint import save_checkpoint
+
+torch.set_num_threads(1)
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bench")
+    raw = raw_source(root / "raw")
+    return generated_benchmark(root / "bench", raw)
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> Path:
+    return raw_source(tmp_path_factory.mktemp("raw") / "raw")
+
+
+def _cell_files(run: Path) -> list[Path]:
+    return sorted((run / CELLS_DIR).rglob("*.rows.parquet"))
+
+
+def test_oracle_offset_10mm_gives_10mm_on_the_raw_source(raw: Path, tmp_path: Path):
+    df = pd.read_parquet(score("oracle-noise", raw, tmp_path / "run", config={"offset_mm": 10.0}, show_progress=False).results)
+    assert len(df) == 12 and set(df["variant"]) == {"source"} and set(df["corruption"]) == {"clean"}
+    np.testing.assert_allclose(df["mpjpe"], 10.0, atol=1e-9)
+    assert (df["n_frames"] == 12).all() and (df["n_nonfinite"] == 0).all()
+    assert (df["mpjve"].abs() < 1e-9).all() and (df["accel_error"].abs() < 1e-9).all()  # a constant offset
+
+
+def test_rows_cover_the_grid_with_every_metric(bench: Path, tmp_path: Path):
+    df = pd.read_parquet(score("oracle-noise", bench, tmp_path / "run", config={"offset_mm": 10.0}, show_progress=False).results)
+    # clean 0, kp_noise 1..3, view_drop 1..2 = 6 grid points x 3 sequences x 4 cameras
+    assert len(df) == 6 * 3 * 4
+    assert not df.duplicated(["variant", "corruption", "severity", "subject", "sequence", "camera"]).any()
+    for column in ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "accel_error", "pck3d", "auc"):
+        assert df[column].notna().all(), column
+    np.testing.assert_allclose(df["mpjpe"], 10.0, atol=1e-9)
+    assert set(df["action"]) == {"Eating", "Walking", "Posing"} and df["subaction"].notna().all()
+    occluded = df["corruption"] == "view_drop"  # only that corruption recorded occlusion
+    assert df.loc[occluded, ["mpjpe_visible", "mpjpe_occluded"]].notna().all().all()
+    assert df.loc[~occluded, ["mpjpe_visible", "mpjpe_occluded"]].isna().all().all()
+    assert set(df.loc[df["corruption"] == "kp_noise", "input_2d"]) == {"corrupted"}
+    assert set(df.loc[df["corruption"] != "kp_noise", "input_2d"]) == {"gt"}
+    joints = pd.read_parquet(tmp_path / "run" / "per_joint.parquet")
+    assert len(joints) == 17 * len(df)
+    assert (joints.loc[joints["joint"] == "Hip", "mpjpe"] == 0).all()
+
+
+def test_filters_keep_clean(bench: Path, tmp_path: Path):
+    df = pd.read_parquet(score("oracle-noise", bench, tmp_path / "run", corruptions=["kp_noise"], severities=[2], show_progress=False).results)
+    assert set(zip(df["corruption"], df["severity"], strict=True)) == {("clean", 0), ("kp_noise", 2)}
+
+
+def test_noise_is_keyed_not_batched(bench: Path, tmp_path: Path):
+    """oracle-noise's seeded noise gives the same rows whatever the batch size or window."""
+    cfg = {"offset_mm": 0.0, "noise_mm": 5.0, "seed": 3}
+    a = pd.read_parquet(score("oracle-noise", bench, tmp_path / "a", config=cfg, corruptions=["none"], batch_size=1, show_progress=False).results)
+    b = pd.read_parquet(score("oracle-noise", bench, tmp_path / "b", config={**cfg, "window": 5}, corruptions=["none"], batch_size=7, show_progress=False).results)
+    key = ["subject", "sequence", "camera"]
+    a, b = a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
+    np.testing.assert_allclose(a["mpjpe"], b["mpjpe"], rtol=1e-12)
+    assert (a["n_nonfinite"] == 0).all() and (b["n_nonfinite"] == 0).all()  # padded windows: every frame once
+    assert 5.0 < a["mpjpe"].mean() < 12.0
+    c = pd.read_parquet(score("oracle-noise", bench, tmp_path / "c", config={**cfg, "seed": 4}, corruptions=["none"], show_progress=False).results)
+    assert not np.allclose(a["mpjpe"], c.sort_values(key)["mpjpe"])
+
+
+def test_rerun_skips_finished_cells(bench: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    first = score("triangulation", bench, run, corruptions=["kp_noise"], show_progress=False)
+    assert first.n_computed == first.n_cells == 12 and first.n_skipped == 0
+    mtimes = {p: p.stat().st_mtime_ns for p in _cell_files(run)}
+    second = score("triangulation", bench, run, show_progress=False)  # the whole grid now
+    assert second.n_skipped == 12 and second.n_computed == 6
+    assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items())
+    assert len(pd.read_parquet(second.results)) == 18 * 4
+    other = score("triangulation", bench, run, config={"min_views": 3}, show_progress=False)  # another model key
+    assert other.n_skipped == 0 and other.run_key != second.run_key
+
+
+def test_failing_cells_are_recorded_and_retried(bench: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    summary = score("fixtures_bench:failing", bench, run, corruptions=["none"], show_progress=False)
+    df = pd.read_parquet(summary.results)
+    assert summary.n_failed == 1 and summary.n_computed == 3
+    bad = df[df["error"].notna()]
+    assert list(bad["subject"]) == ["S11"] and "boom on purpose" in bad["error"].iloc[0]
+    assert bad["mpjpe"].isna().all()
+    good = df[df["error"].isna()]
+    assert len(good) == 8 and (good["n_nonfinite"] == 6).all() and (good["n_frames"] == 12).all()
+    assert good["mpjpe"].notna().all()  # means over the 6 finite frames only
+    again = score("fixtures_bench:failing", bench, run, corruptions=["none"], show_progress=False)
+    assert again.n_skipped == 2 and again.n_computed == 1 and again.n_failed == 1
+    log = (run / CELLS_DIR / again.run_key / "computed.log").read_text().splitlines()
+    assert sum("S11" in line for line in log) == 2 and sum("S9" in line for line in log) == 2
+
+
+def test_nonfinite_frames_are_excluded_not_averaged():
+    rng = np.random.default_rng(0)
+    gt = rng.normal(size=(6, 17, 3)) * 100
+    pred = gt + 10.0
+    pred[:, 0] = gt[:, 0]
+    pred[2] = np.nan
+    row, joints = sequence_metrics(pred, gt, None, False)
+    assert row["n_nonfinite"] == 1 and row["n_frames"] == 6
+    finite = [0, 1, 3, 4, 5]
+    expected = np.linalg.norm((pred[finite] - pred[finite, :1]) - (gt[finite] - gt[finite, :1]), axis=-1).mean()
+    assert row["mpjpe"] == pytest.approx(expected)
+    assert np.isfinite(row["mpjve"]) and joints["mpjpe"].shape == (17,)
+    row, _ = sequence_metrics(np.full_like(gt, np.nan), gt, None, False)
+    assert row["n_nonfinite"] == 6 and np.isnan(row["mpjpe"])
+
+
+def test_refiner_post_processes_each_sequence(bench: Path, tmp_path: Path):
+    df = pd.read_parquet(
+        score("oracle-noise", bench, tmp_path / "run", refine="fixtures_bench:shift_refiner", corruptions=["none"], show_progress=False).results
+    )
+    np.testing.assert_allclose(df["mpjpe"], 5.0, atol=1e-9)
+    assert set(df["refine"]) == {"fixtures_bench:shift_refiner"}
+
+
+def test_checkpoint_weights_are_loaded_and_digested(bench: Path, tmp_path: Path):
+    model = load_predictor("fixtures_bench:linear_lifter", None, "cpu")
+    state = {k: v + 1.0 for k, v in model.module.state_dict().items()}
+    save_checkpoint(tmp_path / "ckpt", "fixtures_bench:linear_lifter", {}, state)
+    loaded = load_predictor("fixtures_bench:linear_lifter", tmp_path / "ckpt", "cpu")
+    assert torch.equal(loaded.module.bias, torch.ones(51))
+    a = score("fixtures_bench:linear_lifter", bench, tmp_path / "run", corruptions=["none"], show_progress=False)
+    b = score("fixtures_bench:linear_lifter", bench, tmp_path / "run", checkpoint=tmp_path / "ckpt", corruptions=["none"], show_progress=False)
+    assert a.run_key != b.run_key and b.n_skipped == 0
+    assert pd.read_parquet(b.results)["checkpoint"].str.len().eq(16).all()
+    save_checkpoint(tmp_path / "ckpt2", "oracle-noise", {}, state)
+    with pytest.raises(UserError, match="no weights"):
+        load_predictor("oracle-noise", tmp_path / "ckpt2", "cpu")
+    with pytest.raises(UserError, match="not 'triangulation'"):
+        load_predictor("triangulation", tmp_path / "ckpt2", "cpu")
+
+
+def test_cli_score_and_user_errors(bench: Path, tmp_path: Path):
+    runner = CliRunner()
+    config = tmp_path / "oracle.yaml"
+    config.write_text("offset_mm: 10\n")
+    result = runner.invoke(app, ["score", "--model", "oracle-noise", "--config", str(config), "--benchmark", str(bench),
+                                 "--corruptions", "view_drop", "--severities", "1,2", "--out", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    df = pd.read_parquet(tmp_path / "run" / "results.parquet")
+    assert len(df) == 3 * 3 * 4 and np.allclose(df["mpjpe"], 10.0)
+    result = runner.invoke(app, ["score", "--model", "oracle-nose", "--benchmark", str(bench), "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "did you mean 'oracle-noise'" in result.output
+    result = runner.invoke(app, ["score", "--model", "triangulation", "--benchmark", str(tmp_path / "missing"), "--out", str(tmp_path / "y")])
+    assert result.exit_code == 2 and "benchmark folder not found" in result.output
+
+
+def test_killed_run_resumes_without_recomputing(bench: Path, tmp_path: Path):
+    """SIGKILL a score run once some cell files exist; the rerun computes only the missing cells."""
+    run = tmp_path / "run"
+    config = tmp_path / "slow.yaml"
+    config.write_text("delay: 0.03\n")
+    cmd = [sys.executable, "-m", "corrupt_bench.cli", "score", "--model", "fixtures_bench:slow_zero", "--config", str(config),
+           "--benchmark", str(bench), "--out", str(run), "--device", "cpu"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_cell_files(run)) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    done = {p: p.stat().st_mtime_ns for p in _cell_files(run)}
+    assert 3 <= len(done) < 18
+    assert not list(run.rglob("*.tmp")) or all(p.name.startswith(".") for p in run.rglob("*.tmp"))
+    key_dir = next(iter(done)).parent
+    while key_dir.parent.name != CELLS_DIR:
+        key_dir = key_dir.parent
+    logged_before = (key_dir / "computed.log").read_text().splitlines()
+    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(done)} already done" in resumed.stdout
+    assert all(p.stat().st_mtime_ns == t for p, t in done.items())
+    new_lines = (key_dir / "computed.log").read_text().splitlines()[len(logged_before):]
+    done_keys = {str(p.relative_to(key_dir)).removesuffix(".rows.parquet") for p in done}
+    assert len(new_lines) == 18 - len(done) and not {line.split("\t")[0] for line in new_lines} & done_keys
+    assert len(_cell_files(run)) == 18
+    assert len(pd.read_parquet(run / "results.parquet")) == 18 * 4
