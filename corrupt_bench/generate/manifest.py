@@ -341,8 +341,8 @@ def check_corruptions(manifest: Manifest, path: str | Path | None = None) -> Non
                             f"allowed: {', '.join(sorted(table_params))}",
                             path,
                         )
-            modality = getattr(corruption, "modality", "image")
-            if manifest.output.format == "keypoints" and modality in {"image", "pixel"}:
+            changes_pixels = getattr(corruption.family, "apply", None) is not None
+            if manifest.output.format == "keypoints" and changes_pixels:
                 raise UserError(
                     f"key '{key}.name': {spec.name!r} corrupts images but output.format is 'keypoints'; "
                     "allowed with keypoints output: keypoint, view and temporal corruptions",

@@ -88,9 +88,10 @@ def _manifest(manifest_json: str) -> Manifest:
 def _occluder_bank(voc: str | None):
     if voc is None:
         return None  # the engine's built-in bank
-    from corrupt_bench.engine.voc import load_occluder_bank
+    from corrupt_bench.engine.voc import load_voc_bank
+    from corrupt_bench.generate.sources import cache_root
 
-    return load_occluder_bank(Path(voc))
+    return load_voc_bank(Path(voc), cache_root() / "voc")
 
 
 def _corruption_for(manifest: Manifest, variant: str, name: str):
@@ -113,10 +114,6 @@ def _corruption_for(manifest: Manifest, variant: str, name: str):
 
 # ---------------------------------------------------------------------------------------------
 # one unit
-
-
-def _chunks(frames: tuple[int, ...], size: int) -> list[tuple[int, ...]]:
-    return [frames[i : i + size] for i in range(0, len(frames), size)]
 
 
 def _flat(array: np.ndarray) -> list[list[float]]:
@@ -163,7 +160,13 @@ def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
         files: dict[str, str] = {}
         columns: dict[str, list] = {name: [] for name in _LABEL_NAMES}
         # rows are gathered per chunk then ordered frame-major (frame, camera in manifest order)
-        for frames in _chunks(unit.frames, chunk):
+        # clip-level corruptions (subframe_desync) look at the neighbouring frames: each chunk is
+        # read with one frame of overlap on both sides and only its own frames are kept
+        pad = 1 if getattr(corruption.family, "clip_level", None) is not None else 0
+        for start in range(0, len(unit.frames), chunk):
+            lo, hi = max(0, start - pad), min(len(unit.frames), start + chunk + pad)
+            frames = unit.frames[lo:hi]
+            keep = range(start - lo, start - lo + min(chunk, len(unit.frames) - start))
             idx = np.asarray(frames, dtype=np.int64)
             v_n, t_n = len(cams), len(frames)
             j2d_full = np.stack([j[idx] for j in j2d_all])  # (V, T, 17, 2)
@@ -217,7 +220,8 @@ def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
                 labels_img = np.asarray(clip.joints_2d, dtype=np.float64)
             labels_full = _to_full(labels_img, affine)
             keypoints_full = _to_full(record.joints_2d, affine) if keypoint_output else None
-            for t, frame in enumerate(frames):
+            for t in keep:
+                frame = frames[t]
                 for v, cam in enumerate(cams):
                     image_rel = None
                     if with_images:
