@@ -73,6 +73,7 @@ __all__ = [
     "render_background",
     "render_frame",
     "render_frames",
+    "resolve_action",
     "sequence_stem",
     "stable_int",
     "synthetic_motion",
@@ -150,7 +151,7 @@ def _write_video(path: Path, tmp_dir: Path, frames, width: int, height: int) -> 
         stream = container.add_stream("libx264", rate=Fraction(int(FPS), 1))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv444p"
         stream.thread_count = 1
-        stream.options = {"crf": str(VIDEO_CRF), "preset": "veryfast"}
+        stream.options = {"crf": str(VIDEO_CRF), "preset": "ultrafast"}
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             frame.pts = i

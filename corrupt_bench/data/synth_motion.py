@@ -40,6 +40,8 @@ def resolve_action(name: str) -> str:
     for motion, stem in ACTION_STEMS.items():
         if key in (motion, stem.lower()):
             return motion
+    if key == "photo":  # the canonical name of TakingPhoto
+        return "bend"
     import difflib
 
     choices = [*ACTIONS, *ACTION_STEMS.values()]
