@@ -1,0 +1,92 @@
+"""Blurs: defocus_blur (ImageNet-C's aliased disk) and motion_blur (a line kernel whose direction
+drifts smoothly over the sequence). Kernel sizes are stated for a 224 px person and scaled by
+`FrameContext.spatial_scale()`; filtering is `cv2.filter2D` (reflected border)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from corrupt_bench.engine.base import Family, FrameContext
+from corrupt_bench.engine.rng import RngKey
+
+
+@dataclass(frozen=True)
+class KernelBlur:
+    kernel: np.ndarray  # (k, k) float32, sums to 1
+    radius_px: float = 0.0  # defocus: disk radius in image px
+    length_px: float = 0.0  # motion: line length in image px
+    angle_deg: float = 0.0  # motion: direction
+
+
+def apply_kernel(image: np.ndarray, p: KernelBlur) -> np.ndarray:
+    if p.kernel.shape == (1, 1):
+        return image.copy()
+    return cv2.filter2D(image, -1, p.kernel, borderType=cv2.BORDER_REFLECT_101)
+
+
+def disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
+    """ImageNet-C's aliased disk: a binary disk of `radius` px smoothed by a small Gaussian."""
+    half = max(int(math.ceil(radius)) + 1, 2)
+    axis = np.arange(-half, half + 1, dtype=np.float64)
+    xx, yy = np.meshgrid(axis, axis)
+    disk = (xx**2 + yy**2 <= radius**2).astype(np.float64)
+    if disk.sum() == 0:
+        disk[half, half] = 1.0
+    disk /= disk.sum()
+    ksize = 3 if radius <= 8 else 5
+    kernel = cv2.GaussianBlur(disk, (ksize, ksize), alias_blur) if alias_blur > 0 else disk
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def line_kernel(length: float, angle_deg: float) -> np.ndarray:
+    """Anti-aliased centred line of `length` px at `angle_deg` (weight: 1 - distance to the segment)."""
+    if length < 1.0:
+        return np.ones((1, 1), dtype=np.float32)
+    half = int(math.ceil(length / 2)) + 1
+    axis = np.arange(-half, half + 1, dtype=np.float64)
+    xx, yy = np.meshgrid(axis, axis)
+    c, s = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+    along = np.clip(xx * c + yy * s, -length / 2, length / 2)
+    dist = np.hypot(xx - along * c, yy - along * s)
+    kernel = np.clip(1.0 - dist, 0.0, None)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def sample_defocus(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> KernelBlur:
+    radius = float(row["radius"]) * ctx.spatial_scale()
+    return KernelBlur(disk_kernel(radius, float(row["alias_blur"])), radius_px=radius)
+
+
+def motion_angle(key: RngKey, time_s: float, row: Mapping[str, Any]) -> float:
+    """Blur direction at absolute time `time_s`: a per-camera base angle plus a slow sinusoidal drift.
+
+    The base angle, drift period and phase come from the sequence key, so every frame of the
+    sequence agrees whatever clip it is processed in.
+    """
+    seq = key.span(0, "sequence").generator()
+    base = seq.uniform(-180.0, 180.0)
+    period = seq.uniform(float(row["drift_period_s"]) * 0.5, float(row["drift_period_s"]) * 1.5)
+    phase = seq.uniform(0.0, 2 * math.pi)
+    return base + float(row["drift_deg"]) * math.sin(2 * math.pi * time_s / period + phase)
+
+
+def sample_motion(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> KernelBlur:
+    if ctx.key is None:
+        raise ValueError("motion_blur needs FrameContext.key (its direction drifts over the sequence)")
+    length = float(row["length"]) * ctx.spatial_scale()
+    angle = motion_angle(ctx.key, ctx.time, row)
+    return KernelBlur(line_kernel(length, angle), length_px=length, angle_deg=angle)
+
+
+FAMILIES = (
+    Family("defocus_blur", "pixel", "ssim", ("radius", "alias_blur"), sample_defocus, apply_kernel, stochastic=False),
+    Family(
+        "motion_blur", "pixel", "ssim", ("length", "drift_deg", "drift_period_s"), sample_motion, apply_kernel
+    ),
+)

@@ -1,0 +1,93 @@
+"""Keypoint corruptions for 2D-to-3D lifters: joint_dropout (DTF-style missing joints, up to 12-16
+of 17 per frame) and keypoint_jitter (temporally correlated pixel noise, TAGN-style).
+
+Both change `CorruptionRecord.joints_2d` (the clean labels stay in the clip) and return
+confidences. Pixel amounts are stated for a 1000-px-wide full Human3.6M frame and scaled into the
+clip's image pixels by `FrameContext.keypoint_scale`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from corrupt_bench.engine.base import Family, FrameContext
+from corrupt_bench.engine.rng import RngKey
+
+N_JOINTS = 17
+
+
+@dataclass(frozen=True)
+class Dropout:
+    missing: np.ndarray  # (17,) bool
+
+
+def sample_dropout(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Dropout:
+    n = int(rng.integers(int(row["min_missing"]), int(row["max_missing"]) + 1))
+    missing = np.zeros(N_JOINTS, dtype=bool)
+    missing[rng.permutation(N_JOINTS)[:n]] = True
+    return Dropout(missing)
+
+
+def keypoints_dropout(joints: np.ndarray, p: Dropout) -> tuple[np.ndarray, np.ndarray]:
+    """Missing joints are set to (0, 0) with confidence 0 (the usual convention of detectors)."""
+    out = np.array(joints, dtype=np.float64)
+    out[p.missing] = 0.0
+    return out, (~p.missing).astype(np.float32)
+
+
+def occlusion_dropout(p: Dropout, ctx: FrameContext) -> np.ndarray:
+    return p.missing.copy()
+
+
+@dataclass(frozen=True)
+class Jitter:
+    offset: np.ndarray  # (17, 2) px in the clip's images
+    confidence: np.ndarray  # (17,) float32
+
+
+def _knot(key: RngKey, index: int) -> np.ndarray:
+    return key.span(index, "knot").generator().standard_normal((N_JOINTS, 2))
+
+
+def correlated_normal(key: RngKey, time_s: float, knot_s: float) -> np.ndarray:
+    """(17, 2) standard normal values, smooth in time: knots every `knot_s` seconds, keyed by knot
+    index, blended with a cosine weight and renormalised so each frame's marginal is N(0, 1)."""
+    u = time_s / knot_s
+    k = int(math.floor(u + 1e-9))
+    frac = min(max(u - k, 0.0), 1.0)
+    w = (1.0 - math.cos(math.pi * frac)) / 2.0
+    a = _knot(key, k)
+    if w < 1e-12:
+        return a
+    b = _knot(key, k + 1)
+    return ((1.0 - w) * a + w * b) / math.sqrt((1.0 - w) ** 2 + w**2)
+
+
+def sample_jitter(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Jitter:
+    if ctx.key is None:
+        raise ValueError("keypoint_jitter needs FrameContext.key (noise is correlated in time)")
+    z = correlated_normal(ctx.key, ctx.time, float(row["correlation_s"]))
+    offset = z * float(row["sigma_px"]) * ctx.keypoint_scale
+    d = np.linalg.norm(offset, axis=1) / (float(row["confidence_px"]) * ctx.keypoint_scale)
+    return Jitter(offset, np.exp(-0.5 * d**2).astype(np.float32))
+
+
+def keypoints_jitter(joints: np.ndarray, p: Jitter) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(joints, dtype=np.float64) + p.offset, p.confidence.copy()
+
+
+FAMILIES = (
+    Family(
+        "joint_dropout", "keypoint", "keypoint", ("min_missing", "max_missing"), sample_dropout,
+        occlusion=occlusion_dropout, keypoints=keypoints_dropout,
+    ),  # fmt: skip
+    Family(
+        "keypoint_jitter", "keypoint", "keypoint", ("sigma_px", "correlation_s", "confidence_px"),
+        sample_jitter, keypoints=keypoints_jitter,
+    ),  # fmt: skip
+)

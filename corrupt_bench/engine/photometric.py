@@ -1,0 +1,100 @@
+"""Photometric and codec corruptions after ImageNet-C: brightness, contrast, jpeg_compression, pixelate.
+
+All are deterministic (no random draw). Brightness shifts HSV value exactly (rgb * new_v / v);
+contrast scales about the per-channel image mean through a LUT; JPEG goes through OpenCV's
+libjpeg (digests hold for the OpenCV build recorded with them); pixelate block sizes are stated
+for a 224 px person and scaled by `FrameContext.spatial_scale()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from corrupt_bench.engine.base import Family, FrameContext
+
+
+@dataclass(frozen=True)
+class Brightness:
+    delta: float  # added to HSV value in [0, 1]
+
+
+def sample_brightness(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Brightness:
+    return Brightness(float(row["delta"]))
+
+
+def apply_brightness(image: np.ndarray, p: Brightness) -> np.ndarray:
+    levels = np.arange(256, dtype=np.float64)
+    new_v = np.minimum(levels + p.delta * 255.0, 255.0)
+    ratio = np.divide(new_v, levels, out=np.zeros(256), where=levels > 0).astype(np.float32)
+    r, g, b = cv2.split(image)
+    v = cv2.max(cv2.max(r, g), b)
+    gain = cv2.LUT(v, ratio.reshape(1, 256))
+    black = cv2.LUT(v, np.array([round(float(new_v[0]))] + [0] * 255, dtype=np.uint8).reshape(1, 256))
+    channels = [cv2.add(cv2.multiply(ch, gain, dtype=cv2.CV_8U), black) for ch in (r, g, b)]
+    return cv2.merge(channels)
+
+
+@dataclass(frozen=True)
+class Contrast:
+    factor: float
+
+
+def sample_contrast(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Contrast:
+    return Contrast(float(row["factor"]))
+
+
+def apply_contrast(image: np.ndarray, p: Contrast) -> np.ndarray:
+    # exact integer sums: the mean does not depend on SIMD summation order
+    means = image.reshape(-1, image.shape[-1]).sum(axis=0, dtype=np.uint64) / (image.shape[0] * image.shape[1])
+    levels = np.arange(256, dtype=np.float64)[:, None]
+    lut = np.clip(np.rint((levels - means) * p.factor + means), 0, 255).astype(np.uint8)
+    return cv2.LUT(image, lut.reshape(1, 256, image.shape[-1]))
+
+
+@dataclass(frozen=True)
+class Jpeg:
+    quality: int
+
+
+def sample_jpeg(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Jpeg:
+    return Jpeg(int(row["quality"]))
+
+
+def apply_jpeg(image: np.ndarray, p: Jpeg) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, p.quality])
+    if not ok:
+        raise RuntimeError("OpenCV failed to encode JPEG")
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+@dataclass(frozen=True)
+class Pixelate:
+    factor: float  # ImageNet-C's resize factor at 224 px
+    size: tuple[int, int]  # (w, h) of the low-resolution image
+
+
+def sample_pixelate(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Pixelate:
+    h, w = ctx.image_shape
+    f = min(1.0, float(row["factor"]) / ctx.spatial_scale())
+    return Pixelate(float(row["factor"]), (max(1, int(round(w * f))), max(1, int(round(h * f)))))
+
+
+def apply_pixelate(image: np.ndarray, p: Pixelate) -> np.ndarray:
+    h, w = image.shape[:2]
+    if p.size == (w, h):
+        return image.copy()
+    small = cv2.resize(image, p.size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+FAMILIES = (
+    Family("brightness", "pixel", "ssim", ("delta",), sample_brightness, apply_brightness, stochastic=False),
+    Family("contrast", "pixel", "ssim", ("factor",), sample_contrast, apply_contrast, stochastic=False),
+    Family("jpeg_compression", "pixel", "ssim", ("quality",), sample_jpeg, apply_jpeg, stochastic=False),
+    Family("pixelate", "pixel", "ssim", ("factor",), sample_pixelate, apply_pixelate, stochastic=False),
+)
