@@ -93,3 +93,15 @@ def test_frame_counts_that_disagree(tmp_path):
 def test_unknown_subject(tmp_path):
     write_raw(tmp_path, {"S9": ["Eating"]}, n_frames=3, videos=False)
     expect_user_error(["info", str(tmp_path), "--subjects", "S1"], "no folder for subject S1")
+
+
+def test_info_on_the_synthetic_source(tmp_path):
+    from corrupt_bench.data.synth import write_synthetic
+
+    root = write_synthetic(
+        tmp_path / "synth", subjects=("S9",), actions=("walk", "sit"), seconds=0.3, divisor=8, workers=1
+    )
+    result = runner.invoke(app, ["info", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "1 subjects, 2 sequences, 30 frames at 50 fps" in result.stdout
+    assert "54138969 55011271" in result.stdout and "problems found: none" in result.stdout

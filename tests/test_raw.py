@@ -270,3 +270,30 @@ def test_video_reader_errors(tmp_path):
     write_video(tmp_path / "short.mp4", 3)
     with pytest.raises(UserError, match="fewer than the 4 asked for"):
         VideoReader(tmp_path / "short.mp4", n_frames=4)
+
+
+# --- the synthetic source reads like a real download ------------------------------------------------------
+def test_reads_the_synthetic_source(tmp_path):
+    from corrupt_bench.data.synth import write_synthetic
+
+    root = write_synthetic(
+        tmp_path / "synth", subjects=("S9",), actions=("walk",), seconds=0.3, divisor=8, workers=1
+    )
+    raw = RawH36M(root)
+    (ref,) = raw.sequences()
+    assert (ref.subject, ref.sequence, ref.action, ref.subaction, ref.n_frames) == (
+        "S9",
+        "Walking",
+        "Walking",
+        1,
+        15,
+    )
+    assert ref.cameras == CAMERA_IDS
+    camera = raw.camera("S9", "55011271")
+    assert camera.width == 125  # the folder's cameras.json, at 1/8 size
+    projected = project_world(raw.poses_world(ref), camera)
+    np.testing.assert_allclose(raw.poses_2d(ref, "55011271"), projected, atol=0.5)
+    with raw.video(ref, "55011271") as video:
+        assert (video.n_frames, video.width, video.height) == (15, camera.width, camera.height)
+        assert video.frame(14).std() > 0
+    assert raw.problems() == []
