@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from corrupt_bench.data.cameras import Camera
-from corrupt_bench.engine.base import CLEAN, FrameContext, get_corruption, params_to_json
+from corrupt_bench.engine.base import CLEAN, Corruption, FrameContext, get_corruption, params_to_json
 from corrupt_bench.engine.rng import RngKey
 
 N_JOINTS = 17
@@ -146,16 +146,20 @@ def frame_context(clip: Clip, key: RngKey, view: int, t: int, occluder_bank=None
 
 
 def corrupt_clip(
-    clip: Clip, name: str, severity: int, seed: int, *, occluder_bank=None
+    clip: Clip, name: str, severity: int, seed: int, *, occluder_bank=None, corruption: Corruption | None = None
 ) -> tuple[Clip, CorruptionRecord]:
     """Apply corruption `name` at `severity` (0 or "clean": identity) to every view and frame of `clip`.
 
-    `occluder_bank` (engine.voc.OccluderBank) feeds voc_occluder and temporal_occlusion's objects;
-    None uses the built-in demo bank (its digest is recorded in the params either way). Returns a
-    new clip (input arrays are never modified) and the record of what was applied.
+    `occluder_bank` (engine.voc.OccluderBank) feeds voc_occluder; None uses the built-in demo bank
+    (the bank's digest is recorded in the params either way). `corruption` replaces the registered
+    one (same name), e.g. with a manifest's overridden table. Returns a new clip (input arrays are
+    never modified) and the record of what was applied.
     """
     clip.validate()
-    corruption = get_corruption(name)
+    if corruption is None:
+        corruption = get_corruption(name)
+    elif corruption.name != name:
+        raise ValueError(f"corruption object is '{corruption.name}', not '{name}'")
     if severity == 0 or name == CLEAN:
         return _identity(clip, name, corruption.version, 0 if name == CLEAN else severity, seed)
     corruption.params(severity)  # range check
