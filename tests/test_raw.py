@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from fixtures_raw import write_cameras, write_raw, write_sequence, write_video
+from fixtures_raw import write_cameras, write_raw, write_sequence, write_video, write_video_h264
 
 from corrupt_bench.data import quirks
 from corrupt_bench.data.cameras import CAMERA_IDS, project_world, world_to_camera
@@ -239,9 +239,10 @@ def test_mp4_that_does_not_open(tmp_path):
 
 
 # --- video access ------------------------------------------------------------------------------------------
-def test_video_seeks_are_frame_exact(tmp_path):
+@pytest.mark.parametrize("writer", [write_video, write_video_h264], ids=["mp4v", "h264-bframes"])
+def test_video_seeks_are_frame_exact(tmp_path, writer):
     path = tmp_path / "clip.mp4"
-    write_video(path, 60, (48, 32), seed=7)
+    writer(path, 60, (48, 32), seed=7)
     capture = cv2.VideoCapture(str(path))
     sequential = []
     while True:
