@@ -27,22 +27,12 @@ GRID = ("model", "variant", "corruption", "severity")
 CLEAN = "clean"
 
 
-def _usable(df: pd.DataFrame) -> pd.DataFrame:
+def _scored(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows that did not fail, with `_w` = their finite frames (the weight of their metrics)."""
     ok = df["error"].isna() if "error" in df else pd.Series(True, index=df.index)
-    weight = df["n_frames"].fillna(0) - df["n_nonfinite"].fillna(0)
-    return df[ok & (weight > 0)].assign(_w=weight[ok & (weight > 0)].astype(float))
-
-
-def _weighted(group: pd.DataFrame, metrics: Iterable[str]) -> pd.Series:
-    out = {}
-    for m in metrics:
-        v = group[m].to_numpy(dtype=float)
-        w = group["_w"].to_numpy(dtype=float)
-        keep = np.isfinite(v)
-        out[m] = float(np.sum(v[keep] * w[keep]) / np.sum(w[keep])) if keep.any() else np.nan
-    out["n_frames"] = int(group["n_frames"].sum())
-    out["n_nonfinite"] = int(group["n_nonfinite"].sum())
-    return pd.Series(out)
+    scored = df[ok]
+    weight = scored["n_frames"].fillna(0) - scored["n_nonfinite"].fillna(0)
+    return scored.assign(_w=weight.clip(lower=0).astype(float))
 
 
 def _present(df: pd.DataFrame, metrics: Iterable[str] | None) -> list[str]:
@@ -53,11 +43,21 @@ def aggregate(df: pd.DataFrame, by: Iterable[str] = GRID, metrics: Iterable[str]
     """Frame-weighted means of the metrics per group `by`, with frame, non-finite and failure counts."""
     by = list(by)
     metrics = _present(df, metrics)
-    usable = _usable(df)
+    usable = _scored(df)
     if usable.empty:
         table = pd.DataFrame(columns=[*by, *metrics, "n_frames", "n_nonfinite"])
     else:
-        table = usable.groupby(by, dropna=False, sort=True).apply(lambda g: _weighted(g, metrics), include_groups=False).reset_index()
+        parts = {"n_frames": usable["n_frames"].astype(float), "n_nonfinite": usable["n_nonfinite"].astype(float)}
+        for m in metrics:  # weighted sums over the rows whose metric is finite
+            v = usable[m].astype(float)
+            keep = np.isfinite(v) & (usable["_w"] > 0)
+            parts[f"_vw_{m}"] = (v * usable["_w"]).where(keep, 0.0)
+            parts[f"_w_{m}"] = usable["_w"].where(keep, 0.0)
+        sums = pd.DataFrame(parts).join(usable[by]).groupby(by, dropna=False, sort=True).sum()
+        table = pd.DataFrame({m: sums[f"_vw_{m}"] / sums[f"_w_{m}"].where(sums[f"_w_{m}"] > 0) for m in metrics}, index=sums.index)
+        table["n_frames"] = sums["n_frames"].astype(int)
+        table["n_nonfinite"] = sums["n_nonfinite"].astype(int)
+        table = table.reset_index()
     failed = _failures(df, by)
     table = table.merge(failed, on=by, how="outer") if not failed.empty else table.assign(n_failed=0)
     table["n_failed"] = table["n_failed"].fillna(0).astype(int)
@@ -169,24 +169,39 @@ def mean_resilience_rate(df: pd.DataFrame, metric: str = "mpjpe") -> pd.DataFram
     return out.assign(metric=metric)
 
 
+# Families of the built-in corruptions for the per-family means (ImageNet-C style groups); a
+# corruption not listed here falls back to the modality of its table (corruptions/<name>.yaml).
+FAMILIES: dict[str, str] = {
+    "gaussian_noise": "noise", "shot_noise": "noise", "speckle_noise": "noise", "salt_pepper": "noise",
+    "defocus_blur": "blur", "motion_blur": "blur",
+    "brightness": "digital", "contrast": "digital", "jpeg_compression": "digital", "pixelate": "digital",
+    "block_dropout": "occlusion", "random_erase": "occlusion", "voc_occluder": "occlusion",
+    "temporal_occlusion": "temporal",
+    "view_drop": "multi-view", "subframe_desync": "multi-view",
+    "keypoint_jitter": "keypoint", "joint_dropout": "keypoint",
+}  # fmt: skip
+
+
 def corruption_groups(names: Iterable[str]) -> dict[str, str]:
-    """Group of each corruption for the per-family means: the engine module of its code (noise, blur,
-    photometric, occlusion, views, keypoints), else its modality, else 'other'; clean is 'clean'."""
+    """Family of each corruption: `FAMILIES`, else the modality in its YAML table, else 'other'."""
+    import yaml
+
+    from corrupt_bench.resources import resource_dir
+
     groups: dict[str, str] = {}
     for name in names:
-        if name == CLEAN:
-            groups[name] = CLEAN
-            continue
-        group = "other"
-        try:
-            from corrupt_bench.engine import get_corruption
-
-            corruption = get_corruption(name)
-            module = getattr(corruption.family.sample, "__module__", "") or ""
-            group = module.rsplit(".", 1)[-1] if module.startswith("corrupt_bench.engine.") else str(corruption.modality)
-        except Exception:  # unknown to this installation's engine (e.g. a newer benchmark): keep 'other'
+        group = FAMILIES.get(name)
+        if group is None:
             group = "other"
-        groups[name] = group
+            try:
+                path = resource_dir("corruptions") / f"{name}.yaml"
+                if path.is_file():
+                    table = yaml.safe_load(path.read_text())
+                    if isinstance(table, dict) and isinstance(table.get("modality"), str):
+                        group = table["modality"]
+            except (OSError, yaml.YAMLError):
+                group = "other"
+        groups[name] = CLEAN if name == CLEAN else group
     return groups
 
 
