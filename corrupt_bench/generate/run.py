@@ -34,6 +34,9 @@ from corrupt_bench.generate.writers import (
 
 CHUNK_BYTES = 192 * 2**20  # pixels of one chunk of a unit held in memory (all views)
 MAX_CHUNK_FRAMES = 64
+# desync offsets reach max_offset + 1 whole frame (2 frames in the engine's table): interpolation
+# needs the two clip frames around the shifted time, so 3 frames of overlap cover any table <= 2
+CLIP_LEVEL_OVERLAP = 3
 VOC_CORRUPTIONS = {"voc_occluder"}  # need Pascal VOC objects (--voc) on a real source
 # bytes per output pixel (RGB) assumed by --dry-run; measured on crops of the synthetic source and
 # typical for photographs at these settings
@@ -50,6 +53,7 @@ class RunContext:
     source: SourceConfig
     voc: str | None
     seed: int
+    chunk_frames: int = 0  # frames per chunk of a unit; 0: from CHUNK_BYTES (never changes the output)
 
 
 @dataclass(frozen=True)
@@ -155,14 +159,14 @@ def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
             per_frame = sum(r.width * r.height * 3 for r in readers)
         else:
             per_frame = 1
-        chunk = int(max(1, min(MAX_CHUNK_FRAMES, CHUNK_BYTES // max(per_frame, 1))))
+        chunk = ctx.chunk_frames or int(max(1, min(MAX_CHUNK_FRAMES, CHUNK_BYTES // max(per_frame, 1))))
         cell_dir = safe_join(out, unit.variant, unit.corruption, str(unit.severity))
         files: dict[str, str] = {}
         columns: dict[str, list] = {name: [] for name in _LABEL_NAMES}
         # rows are gathered per chunk then ordered frame-major (frame, camera in manifest order)
-        # clip-level corruptions (subframe_desync) look at the neighbouring frames: each chunk is
-        # read with one frame of overlap on both sides and only its own frames are kept
-        pad = 1 if getattr(corruption.family, "clip_level", None) is not None else 0
+        # clip-level corruptions (subframe_desync) look at neighbouring frames: each chunk is read
+        # with CLIP_LEVEL_OVERLAP frames of overlap on both sides and only its own frames are kept
+        pad = _overlap(corruption, unit.severity, manifest.frame_step)
         for start in range(0, len(unit.frames), chunk):
             lo, hi = max(0, start - pad), min(len(unit.frames), start + chunk + pad)
             frames = unit.frames[lo:hi]
@@ -266,6 +270,18 @@ _LABEL_NAMES = (
     "image", "joints_3d_cam", "joints_3d_world", "joints_2d", "joints_2d_crop", "box", "crop", "image_size",
     "keypoints_2d", "keypoint_conf", "occluded", "view_valid", "time_offset", "params",
 )  # fmt: skip
+
+
+def _overlap(corruption, severity: int, frame_step: int) -> int:
+    """Frames of overlap between chunks: 0 for frame-wise corruptions; for clip-level ones enough
+    to hold the two frames around the largest time shift of the table (at least CLIP_LEVEL_OVERLAP)."""
+    import math
+
+    if severity == 0 or getattr(corruption.family, "clip_level", None) is None:
+        return 0
+    row = corruption.table.get(severity, {})
+    shift = float(row.get("max_offset", 0.0)) + float(row.get("whole_frame_shift", 0.0))
+    return max(CLIP_LEVEL_OVERLAP, math.ceil(shift / frame_step) + 2)
 
 
 def _override_kw(corruption) -> dict:

@@ -1,0 +1,159 @@
+"""Manifests: every built-in one validates; malformed ones give one line naming file and key, exit 2."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from corrupt_bench.cli import app
+from corrupt_bench.errors import UserError
+from corrupt_bench.generate.manifest import load_manifest, parse_manifest
+from corrupt_bench.generate.writers import safe_join
+from corrupt_bench.resources import resource_dir
+
+BUILTIN = sorted(resource_dir("manifests").glob("*.yaml"))
+runner = CliRunner()
+
+
+def _base() -> dict:
+    return {
+        "name": "t",
+        "version": "1",
+        "paper": "none",
+        "seed": 0,
+        "source": "synthetic",
+        "subjects": ["S9"],
+        "variants": [{"name": "v", "corruptions": [{"name": "gaussian_noise", "severities": [1, 5]}]}],
+    }
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_builtin_set_is_complete():
+    names = {p.stem for p in BUILTIN}
+    for bench in ("da-3dpe", "h36m-c", "occluded-h36m", "weak-sync"):
+        assert bench in names and f"demo-{bench}" in names
+
+
+@pytest.mark.parametrize("path", BUILTIN, ids=lambda p: p.stem)
+def test_builtin_manifest_validates(path: Path):
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.output
+    manifest, _ = load_manifest(path)
+    assert manifest.paper and manifest.notes  # cites its paper and states its choices
+    if manifest.name.startswith("demo-"):
+        assert manifest.source.kind == "synthetic"
+    else:
+        assert manifest.source.kind == "h36m_raw"
+
+
+def test_validate_by_builtin_name():
+    result = runner.invoke(app, ["validate", "occluded-h36m"])
+    assert result.exit_code == 0, result.output
+
+
+def _mutate_unknown_key(d):
+    d["crop"] = {"mode": "person", "sise": 64}
+
+
+def _mutate_severity(d):
+    d["variants"][0]["corruptions"][0]["severities"] = [1, 7]
+
+
+def _mutate_unknown_corruption(d):
+    d["variants"][0]["corruptions"][0]["name"] = "gausian_noise"
+
+
+def _mutate_escape(d):
+    d["variants"][0]["name"] = "../x"
+
+
+def _mutate_absolute(d):
+    d["variants"][0]["name"] = "/tmp/x"
+
+
+def _mutate_override_param(d):
+    d["variants"][0]["corruptions"][0]["overrides"] = {1: {"sigmaa": 0.1}}
+
+
+CASES = [
+    (_mutate_unknown_key, ["crop", "'sise'", "allowed keys: mode, margin, size"]),
+    (_mutate_severity, ["variants[0].corruptions[0].severities[1]", "severity 7", "allowed: 1, 2, 3, 4, 5"]),
+    (_mutate_unknown_corruption, ["variants[0].corruptions[0].name", "did you mean 'gaussian_noise'?"]),
+    (_mutate_escape, ["variants[0].name", "escape the output root", "'../x'"]),
+    (_mutate_absolute, ["variants[0].name", "escape the output root", "'/tmp/x'"]),
+    (_mutate_override_param, ["overrides.1.sigmaa", "allowed: sigma"]),
+]
+
+
+@pytest.mark.parametrize("mutate,expected", CASES, ids=[c[0].__name__[8:] for c in CASES])
+def test_malformed_manifest_one_line_exit_2(tmp_path: Path, mutate, expected):
+    data = _base()
+    mutate(data)
+    path = _write(tmp_path, data)
+    for command in (["validate", str(path)], ["generate", str(path), "--out", str(tmp_path / "out"), "--dry-run"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"error: {path}: ")
+        for text in expected:
+            assert text in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_top_level_unknown_key_and_yaml_error(tmp_path: Path):
+    data = _base()
+    data["frame_stpe"] = 5
+    with pytest.raises(UserError, match="unknown key 'frame_stpe'.*allowed keys: .*frame_step"):
+        parse_manifest(data, "m.yaml")
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: [unclosed\n")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and "invalid YAML at line" in result.output
+
+
+def test_missing_manifest_suggests_builtin():
+    result = runner.invoke(app, ["validate", "occluded-h36"])
+    assert result.exit_code == 2
+    assert "did you mean 'occluded-h36m'?" in result.output
+
+
+def test_digest_covers_overrides_not_local_paths():
+    base = parse_manifest(_base())
+    with_path = copy.deepcopy(_base())
+    with_path["source"] = {"kind": "synthetic", "path": "/somewhere/else"}
+    with_path["voc"] = "/data/VOC2012"
+    assert parse_manifest(with_path).digest() == base.digest()
+    overridden = copy.deepcopy(_base())
+    overridden["variants"][0]["corruptions"][0]["overrides"] = {5: {"sigma": 0.5}}
+    assert parse_manifest(overridden).digest() != base.digest()
+    reseeded = copy.deepcopy(_base())
+    reseeded["seed"] = 1
+    assert parse_manifest(reseeded).digest() != base.digest()
+
+
+def test_keypoints_output_refuses_pixel_corruptions():
+    data = _base()
+    data["output"] = {"format": "keypoints"}
+    with pytest.raises(UserError, match="corrupts images but output.format is 'keypoints'"):
+        parse_manifest(data, "m.yaml")
+    data["variants"][0]["corruptions"] = [{"name": "keypoint_jitter"}]
+    assert parse_manifest(data, "m.yaml").output.format == "keypoints"
+
+
+def test_safe_join_confines_paths(tmp_path: Path):
+    assert safe_join(tmp_path, "v", "clean", "0") == tmp_path / "v" / "clean" / "0"
+    assert safe_join(tmp_path, "v", "labels", "S9_Eating 2.parquet").parent == tmp_path / "v" / "labels"
+    for parts in (("..", "x"), ("/etc",), ("v", "../../x")):
+        with pytest.raises(UserError, match="escape|absolute"):
+            safe_join(tmp_path, *parts)
