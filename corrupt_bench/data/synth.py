@@ -87,6 +87,7 @@ SETTINGS_FILE = "synth.json"
 FORMAT_VERSION = 1
 TMP_DIR = ".synth-tmp"
 VIDEO_CRF = 18
+GOP = 25
 
 
 def default_workers() -> int:
@@ -151,6 +152,7 @@ def _write_video(path: Path, tmp_dir: Path, frames, width: int, height: int) -> 
         stream = container.add_stream("libx264", rate=Fraction(int(FPS), 1))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv444p"
         stream.thread_count = 1
+        stream.codec_context.gop_size = GOP  # a key frame every half second: cheap seeks
         stream.options = {"crf": str(VIDEO_CRF), "preset": "ultrafast"}
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
@@ -306,10 +308,15 @@ def _run_units(units: list[_Unit], workers: int, show_progress: bool) -> None:
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
-    with ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=context)
+    try:
         futures = [pool.submit(_run_unit, unit) for unit in units]
         for future in progress(as_completed(futures), total=len(futures), description="synth"):
             future.result()
+    except BaseException:  # an error or Ctrl-C: do not start the remaining units (a rerun resumes)
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def demo_frame(subject: str = "S1", action: str = "walk", camera_id: str = CAMERA_IDS[0], frame: int = 60,

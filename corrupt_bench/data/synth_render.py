@@ -79,7 +79,7 @@ def _undistort(xd: np.ndarray, yd: np.ndarray, camera: Camera) -> tuple[np.ndarr
     x, y = xd.copy(), yd.copy()
     for _ in range(8):  # converges to 1e-10 px for the Human3.6M lenses
         r2 = x * x + y * y
-        denom = 1.0 + k1 * r2 + k2 * r2**2 + k3 * r2**3 + p1 * x + p2 * y
+        denom = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3)) + p1 * x + p2 * y
         x = (xd - p1 * r2) / denom
         y = (yd - p2 * r2) / denom
     return x, y
@@ -114,14 +114,19 @@ def render_background(camera: Camera, seed: int = 0) -> np.ndarray:
     uu, vv = np.meshgrid(u, v)
     (fx, fy), (cx, cy) = camera.focal_length, camera.center
     x, y = _undistort((uu.ravel() - cx) / fx, (vv.ravel() - cy) / fy, camera)
-    d = np.stack([x, y, np.ones_like(x)], axis=-1) @ camera.R  # world directions (rows: R^T d)
+    rot = camera.R
+    # world directions R^T (x, y, 1), written out: a (N, 3) @ (3, 3) matmul goes through BLAS threads
+    d = [x * rot[0, i] + y * rot[1, i] + rot[2, i] for i in range(3)]
     o = np.asarray(camera.position)
+    half = (ROOM_HALF_X, ROOM_HALF_Y, ROOM_HEIGHT)
+    low = (-ROOM_HALF_X, -ROOM_HALF_Y, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        planes = np.where(d > 0, [ROOM_HALF_X, ROOM_HALF_Y, ROOM_HEIGHT], [-ROOM_HALF_X, -ROOM_HALF_Y, 0.0])
-        ts = (planes - o) / d
-    ts = np.where(np.isfinite(ts) & (ts > 0), ts, np.inf)
-    axis = np.argmin(ts, axis=-1)
-    p = (o + d * np.min(ts, axis=-1)[:, None]).astype(np.float32)
+        ts = [(np.where(d[i] > 0, half[i], low[i]) - o[i]) / d[i] for i in range(3)]
+    ts = [np.where(np.isfinite(t) & (t > 0), t, np.inf) for t in ts]
+    axis = np.where(ts[0] <= ts[1], np.where(ts[0] <= ts[2], 0, 2), np.where(ts[1] <= ts[2], 1, 2))
+    t_hit = np.minimum(np.minimum(ts[0], ts[1]), ts[2])
+    p = np.stack([o[i] + d[i] * t_hit for i in range(3)], axis=-1).astype(np.float32)
+    d = np.stack(d, axis=-1)
     noise_grid = rng.random((64, 64)).astype(np.float32)
     fine_grid = rng.random((64, 64)).astype(np.float32)
     img = np.empty((h * w, 3), dtype=np.float32)
