@@ -75,7 +75,12 @@ class LocalExecutor:
 
 
 def make_executor(kind: str = "local", workers: int = 1, **options) -> Executor:
-    """The executor named `kind` ("local"; "ray" once issue 9 adds `executors_ray`)."""
+    """The executor named `kind`: "local" (process pool; no options) or "ray" (`executors_ray.RayExecutor`:
+    address, shared_fs, num_gpus, max_retries, ...)."""
     if kind == "local":
         return LocalExecutor(workers)
-    raise UserError(f"unknown executor {kind!r}; allowed: local")
+    if kind == "ray":
+        from corrupt_bench.generate.executors_ray import RayExecutor
+
+        return RayExecutor(workers, **options)
+    raise UserError(f"unknown executor {kind!r}; allowed: local, ray")
