@@ -22,7 +22,13 @@ def generate_command(
     ),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
     voc: Path | None = typer.Option(None, "--voc", help="Pascal VOC folder for voc_occluder."),
-    executor: str = typer.Option("local", "--executor", help="Executor: local."),
+    executor: str = typer.Option("local", "--executor", help="Executor: local (process pool) or ray (one Ray task per unit)."),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray cluster address (auto, host:6379, ray://host:10001); default: a local Ray runtime."
+    ),
+    shared_fs: bool = typer.Option(
+        True, "--shared-fs/--no-shared-fs", help="Ray: tasks write under --out (shared FS) or return their files to this process."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print counts and an estimated size; write nothing."),
 ) -> None:
     """Generate a benchmark from a manifest (resumable: rerun the same command after an interruption)."""
@@ -38,7 +44,8 @@ def generate_command(
         for line in plan.skipped:
             typer.echo(f"note: {line}")
         return
-    summary = generate(manifest, out, source=source, workers=workers, voc=voc, executor=make_executor(executor, workers))
+    ray_options = {"address": address, "shared_fs": shared_fs} if executor == "ray" else {}
+    summary = generate(manifest, out, source=source, workers=workers, voc=voc, executor=make_executor(executor, workers, **ray_options))
     for line in summary.skipped_sequences:
         typer.echo(f"note: {line}", err=True)
     typer.echo(
