@@ -1,0 +1,183 @@
+"""`generate` end to end on the synthetic source: every demo manifest, the label contract, identity
+under worker count, SIGKILL + resume, and chunking."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from corrupt_bench.cli import app
+from corrupt_bench.data.crop import to_crop
+from corrupt_bench.generate.lock import LOCK_NAME, _type_name, benchmark_files, verify
+from corrupt_bench.generate.run import RunContext, generate, prepare, run_unit
+from corrupt_bench.generate.sources import CACHE_ENV
+from corrupt_bench.generate.writers import LABEL_COLUMNS, decode_image, label_schema
+
+DEMOS = ("demo-da-3dpe", "demo-h36m-c", "demo-occluded-h36m", "demo-weak-sync")
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    path = tmp_path_factory.mktemp("synthetic-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_ENV, str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def demo_runs(cache, tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("demos")
+    outs = {}
+    for name in DEMOS:
+        outs[name] = root / name
+        generate(name, outs[name], workers=1, show_progress=False)
+    return outs
+
+
+def _labels(out: Path) -> dict[str, object]:
+    return {p.relative_to(out).as_posix(): pq.read_table(p) for p in sorted(out.glob("*/*/*/labels/*.parquet"))}
+
+
+@pytest.mark.parametrize("name", DEMOS)
+def test_demo_manifest_generates(demo_runs, name):
+    out = demo_runs[name]
+    manifest, _, plan, _ = prepare(name)
+    lock = json.loads((out / LOCK_NAME).read_text())
+    assert lock["manifest"]["digest"] == manifest.digest()
+    assert lock["units"] == len(plan.units)
+    # nothing machine- or time-dependent besides versions: no timestamps, no paths
+    assert set(lock) == {"lock_format", "tool", "libraries", "manifest", "corruptions", "units", "content_digest", "files"}
+    assert set(lock["manifest"]) == {"name", "version", "digest", "seed"}
+    assert sorted(lock["files"]) == benchmark_files(out)
+    size = manifest.crop.size
+    ext = manifest.output.extension
+    for unit in plan.units:
+        table = pq.read_table(out / unit.cell / "labels" / f"{unit.stem}.parquet")
+        assert table.schema.names == list(LABEL_COLUMNS)
+        assert [_type_name(t) for t in table.schema.types] == [_type_name(t) for t in label_schema().types]
+        assert table.num_rows == len(unit.frames) * len(unit.cameras)
+        rows = table.to_pylist()
+        # frame-major, cameras in manifest order
+        assert [(r["frame"], r["camera"]) for r in rows] == [(f, c) for f in unit.frames for c in unit.cameras]
+        first = rows[0]
+        assert first["variant"] == unit.variant and first["corruption"] == unit.corruption
+        assert first["severity"] == unit.severity and first["image_size"] == [size, size]
+        image = decode_image((out / first["image"]).read_bytes())
+        assert image.shape == (size, size, 3)
+        assert first["image"] == f"{unit.cell}/images/{unit.stem}.{first['camera']}/{first['frame']:06d}.{ext}"
+        for row in rows:
+            assert len(row["joints_3d_cam"]) == 51 and len(row["joints_2d"]) == 34 and len(row["occluded"]) == 17
+            if unit.corruption == "clean":
+                crop_pts = to_crop(np.reshape(row["joints_2d"], (17, 2)), np.asarray(row["crop"]), size)
+                np.testing.assert_allclose(crop_pts, np.reshape(row["joints_2d_crop"], (17, 2)), atol=1e-3)
+                assert row["view_valid"] and row["time_offset"] == 0 and not any(row["occluded"])
+            assert row["keypoints_2d"] is None  # no keypoint corruption in the demos
+    assert verify(out).ok
+
+
+def test_clean_reference_and_corruption_effects(demo_runs):
+    out = demo_runs["demo-weak-sync"]
+    clean = pq.read_table(out / "subframe/clean/0/labels/S9_Walking.parquet").to_pylist()
+    shifted = pq.read_table(out / "frame-shift/subframe_desync/1/labels/S9_Walking.parquet").to_pylist()
+    desync5 = pq.read_table(out / "subframe/subframe_desync/5/labels/S9_Walking.parquet").to_pylist()
+    # the override makes a pure whole-frame shift: every view moves by exactly one frame
+    assert {abs(r["time_offset"]) for r in shifted} == {1.0}
+    assert max(abs(r["time_offset"]) for r in desync5) > 1.0
+    # 2D labels follow the shifted time, 3D ground truth stays at the reference time
+    assert any(a["joints_2d"] != b["joints_2d"] for a, b in zip(clean, shifted, strict=True))
+    assert all(a["joints_3d_cam"] == b["joints_3d_cam"] for a, b in zip(clean, shifted, strict=True))
+    occl = pq.read_table(
+        demo_runs["demo-occluded-h36m"] / "occluded-h36m/temporal_occlusion/5/labels/S9_Walking.parquet"
+    ).to_pylist()
+    assert any(any(r["occluded"]) for r in occl) and not all(any(r["occluded"]) for r in occl)
+
+
+def test_workers_1_and_2_give_identical_locks(demo_runs, tmp_path):
+    out = tmp_path / "w2"
+    result = runner.invoke(app, ["generate", "demo-occluded-h36m", "--out", str(out), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert (out / LOCK_NAME).read_bytes() == (demo_runs["demo-occluded-h36m"] / LOCK_NAME).read_bytes()
+
+
+def test_sigkill_then_rerun_gives_identical_lock(demo_runs, cache, tmp_path):
+    name = "demo-da-3dpe"
+    out = tmp_path / "killed"
+    total = len(prepare(name)[2].units)
+    command = [sys.executable, "-m", "corrupt_bench.cli", "generate", name, "--out", str(out), "--workers", "2"]
+    env = {**os.environ, CACHE_ENV: str(cache)}
+    proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done_dir = out / ".generate" / "done"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(list(done_dir.glob("**/*.json"))) >= 3:
+                break
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its pool workers, mid-run
+        proc.wait()
+    done = len(list(done_dir.glob("**/*.json")))
+    assert 0 < done < total, f"kill landed at {done}/{total} units"
+    assert not (out / LOCK_NAME).exists()
+    summary = generate(name, out, workers=1, show_progress=False)
+    assert summary.done_before == done and summary.ran == total - done
+    assert (out / LOCK_NAME).read_bytes() == (demo_runs[name] / LOCK_NAME).read_bytes()
+    assert verify(out).ok
+
+
+def test_rerun_of_a_finished_run_changes_nothing(demo_runs):
+    out = demo_runs["demo-h36m-c"]
+    before = (out / LOCK_NAME).read_bytes()
+    result = runner.invoke(app, ["generate", "demo-h36m-c", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "0 run" in result.output
+    assert (out / LOCK_NAME).read_bytes() == before
+
+
+def test_chunking_does_not_change_pixels(demo_runs, tmp_path):
+    """A unit cut into chunks of 2 frames (with overlap for desync) equals the unchunked unit."""
+    for name, keys in (
+        ("demo-weak-sync", ("subframe/subframe_desync/5/S9_Walking", "frame-shift/subframe_desync/1/S9_Walking")),
+        ("demo-occluded-h36m", ("occluded-h36m/temporal_occlusion/5/S9_Walking",)),
+    ):
+        manifest, config, plan, voc = prepare(name)
+        ctx = RunContext(str(tmp_path / name), manifest.model_dump_json(), config, voc, manifest.seed, chunk_frames=2)
+        for key in keys:
+            unit = next(u for u in plan.units if u.key == key)
+            run_unit(ctx, unit)
+            chunked = json.loads((tmp_path / name / ".generate/done" / f"{key}.json").read_text())["files"]
+            whole = json.loads((demo_runs[name] / ".generate/done" / f"{key}.json").read_text())["files"]
+            assert chunked == whole, key
+
+
+def test_dry_run_prints_counts_and_writes_nothing(cache, tmp_path):
+    out = tmp_path / "dry"
+    result = runner.invoke(app, ["generate", "demo-da-3dpe", "--out", str(out), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    # 1 sequence x (6 corruptions x 2 severities + clean) units, 6 frames, 4 cameras
+    assert "units 13  frames 78  images 312" in result.output
+    assert "estimated size" in result.output
+    assert not out.exists()
+
+
+def test_out_folder_of_another_manifest_is_refused(demo_runs):
+    result = runner.invoke(app, ["generate", "demo-weak-sync", "--out", str(demo_runs["demo-h36m-c"])])
+    assert result.exit_code == 2
+    assert "another manifest" in result.output
+
+
+def test_real_manifest_needs_source(tmp_path):
+    result = runner.invoke(app, ["generate", "occluded-h36m", "--out", str(tmp_path / "o"), "--dry-run"])
+    assert result.exit_code == 2
+    assert "--source" in result.output
