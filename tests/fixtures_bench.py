@@ -161,3 +161,30 @@ class ShiftRefiner:
 
 def shift_refiner(config: dict, device) -> ShiftRefiner:
     return ShiftRefiner(config, device)
+
+
+class ImageProbe:
+    """A user image model (`fixtures_bench:image_probe`): checks the decoded crops and predicts zeros.
+
+    Its error (the GT pose norm) is finite only if every image arrived as (B, 1, T, S, S, 3) uint8 RGB
+    with content; otherwise it returns NaN so the test sees non-finite frames."""
+
+    name = "image-probe"
+    module = None
+
+    def __init__(self, config: dict, device):
+        self.size = int(config.get("image_size", 48))
+        self.input_spec = InputSpec(kind="images", window=int(config.get("window", 3)), image_size=self.size)
+
+    def predict(self, batch: dict) -> np.ndarray:
+        images = batch["images"]
+        b, v, t = images.shape[:3]
+        ok = images.dtype == np.uint8 and images.shape[3:] == (self.size, self.size, 3) and "keypoints_2d" not in batch
+        out = np.zeros((b, v, t, 17, 3))
+        bright = images.reshape(b, v, t, -1).max(axis=-1) > 0
+        out[~bright] = np.nan
+        return out if ok else np.full_like(out, np.nan)
+
+
+def image_probe(config: dict, device) -> ImageProbe:
+    return ImageProbe(config, device)

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from corrupt_bench.data.cameras import CAMERA_IDS, Camera, get_camera
+from corrupt_bench.data.cameras import CAMERA_FILE_NAME, CAMERA_IDS, Camera, get_camera
 from corrupt_bench.errors import UserError
 
 LOCK_FILE = "lock.json"
+MANIFEST_FILE = "manifest.yaml"
 SOURCE_VARIANT = "source"
 CLEAN = "clean"
 
@@ -68,6 +69,7 @@ class Benchmark:
                     f"neither a generated benchmark (no {LOCK_FILE}) nor a raw Human3.6M folder ({exc.fault})", self.root
                 ) from None
         self._lock_digest: str | None = None
+        self._divisor: int | None = None
 
     # -- identity ----------------------------------------------------------------------------------
     @property
@@ -125,10 +127,33 @@ class Benchmark:
 
     # -- data --------------------------------------------------------------------------------------
     def camera(self, subject: str, camera_id: str) -> Camera:
-        """Calibration of the benchmark's source: its own cameras.json if present, else the public one."""
+        """Calibration of the benchmark's source: OUT/cameras.json if present; else, for a benchmark of the
+        synthetic source rendered at 1/divisor size (manifest.yaml `source: {kind: synthetic, divisor}`),
+        the public calibration scaled the way the synthetic writer scales it; else the public one."""
         if self._raw is not None:
             return self._raw.camera(subject, camera_id)
-        return get_camera(subject, camera_id, root=self.root)
+        camera = get_camera(subject, camera_id, root=self.root)
+        if (self.root / CAMERA_FILE_NAME).is_file():
+            return camera
+        return camera.scaled(self._synthetic_divisor())
+
+    def _synthetic_divisor(self) -> int:
+        if self._divisor is None:
+            self._divisor = 1
+            path = self.root / MANIFEST_FILE
+            if path.is_file():
+                import yaml
+
+                try:
+                    manifest = yaml.safe_load(path.read_text())
+                except yaml.YAMLError as exc:
+                    raise UserError(f"manifest is not valid YAML ({exc})".splitlines()[0], path) from exc
+                source = manifest.get("source") if isinstance(manifest, dict) else None
+                if isinstance(source, dict) and source.get("kind") == "synthetic":
+                    from corrupt_bench.data.synth import DEFAULT_DIVISOR
+
+                    self._divisor = int(source.get("divisor", DEFAULT_DIVISOR))
+        return self._divisor
 
     def image_path(self, relative: str) -> Path:
         """Absolute path of an image named in the labels (refuses paths outside the benchmark)."""
