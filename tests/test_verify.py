@@ -1,0 +1,140 @@
+"""`verify`: recomputes content digests; catches one flipped pixel byte, one deleted label row,
+missing and extra files; ignores container bytes that do not change the content."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from corrupt_bench.cli import app
+from corrupt_bench.generate.lock import pixels_digest, table_digest, verify
+from corrupt_bench.generate.run import generate
+from corrupt_bench.generate.sources import CACHE_ENV
+from corrupt_bench.generate.writers import decode_image, encode_image
+
+runner = CliRunner()
+
+TINY = {
+    "name": "tiny",
+    "version": "1",
+    "paper": "none (test)",
+    "notes": ["smallest benchmark that has PNG images and two cells"],
+    "seed": 7,
+    "source": {"kind": "synthetic", "seconds": 0.5, "divisor": 8, "seed": 0},
+    "subjects": ["S9"],
+    "actions": ["Walking"],
+    "cameras": ["54138969", "55011271"],
+    "frame_step": 5,
+    "max_frames": 3,
+    "crop": {"mode": "person", "margin": 0.15, "size": 48},
+    "output": {"format": "png"},
+    "variants": [{"name": "v", "corruptions": [{"name": "gaussian_noise", "severities": [2]}]}],
+}
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("verify")
+    manifest = root / "tiny.yaml"
+    manifest.write_text(yaml.safe_dump(TINY))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_ENV, str(root / "cache"))
+        generate(manifest, root / "bench", show_progress=False)
+    return root / "bench"
+
+
+@pytest.fixture
+def copy(bench, tmp_path) -> Path:
+    out = tmp_path / "copy"
+    shutil.copytree(bench, out)
+    return out
+
+
+def _verify_cli(out: Path):
+    return runner.invoke(app, ["verify", str(out)])
+
+
+def test_untouched_copy_verifies(copy):
+    result = _verify_cli(copy)
+    assert result.exit_code == 0, result.output
+    assert "0 missing, 0 extra, 0 altered: OK" in result.output
+
+
+def test_one_flipped_pixel_byte_is_caught(copy):
+    path = sorted(copy.glob("v/gaussian_noise/2/images/*/*.png"))[1]
+    pixels = decode_image(path.read_bytes()).copy()
+    pixels[10, 20, 1] ^= 0x01  # one bit of one byte of the decoded array
+    path.write_bytes(encode_image(pixels, "png"))
+    result = _verify_cli(copy)
+    assert result.exit_code == 1
+    rel = path.relative_to(copy).as_posix()
+    assert f"altered: {rel}" in result.output
+    assert "1 altered" in result.output
+
+
+def test_one_deleted_label_row_is_caught(copy):
+    path = copy / "v/clean/0/labels/S9_Walking.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.slice(0, table.num_rows - 1), path)
+    result = _verify_cli(copy)
+    assert result.exit_code == 1
+    assert "altered: v/clean/0/labels/S9_Walking.parquet" in result.output
+
+
+def test_missing_and_extra_files_are_listed(copy):
+    gone = sorted(copy.glob("v/clean/0/images/*/*.png"))[0]
+    gone.unlink()
+    (copy / "v/clean/0/images/notes.txt").write_text("not part of the benchmark")
+    report = verify(copy)
+    assert report.missing == [gone.relative_to(copy).as_posix()]
+    assert report.extra == ["v/clean/0/images/notes.txt"]
+    assert not report.altered and not report.ok
+    assert _verify_cli(copy).exit_code == 1
+
+
+def test_content_digests_ignore_container_bytes(copy):
+    """Re-encoding with other settings but the same content verifies (the digests hash content)."""
+    label = copy / "v/gaussian_noise/2/labels/S9_Walking.parquet"
+    table = pq.read_table(label)
+    pq.write_table(table, label, compression="snappy", row_group_size=2)
+    image = sorted(copy.glob("v/gaussian_noise/2/images/*/*.png"))[0]
+    import cv2
+
+    bgr = cv2.imdecode(np.frombuffer(image.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    assert ok and buf.tobytes() != image.read_bytes()
+    image.write_bytes(buf.tobytes())
+    assert verify(copy).ok
+
+
+def test_altered_manifest_is_caught(copy):
+    path = copy / "manifest.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["seed"] = 8
+    path.write_text(yaml.safe_dump(data))
+    report = verify(copy)
+    assert report.altered == ["manifest.yaml"]
+
+
+def test_digest_functions_are_sensitive():
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = a.copy()
+    b[3, 3, 2] = 1
+    assert pixels_digest(a) != pixels_digest(b)
+    assert pixels_digest(a) != pixels_digest(a.reshape(4, 12, 1))  # the shape counts
+    import pyarrow as pa
+
+    t = pa.table({"x": pa.array([1.0, 2.0], pa.float32())})
+    assert table_digest(t) != table_digest(t.slice(0, 1))
+    assert table_digest(t) != table_digest(pa.table({"x": pa.array([1.0, 2.5], pa.float32())}))
+
+
+def test_verify_without_lock_is_a_user_error(tmp_path):
+    result = _verify_cli(tmp_path)
+    assert result.exit_code == 2 and "no lock.json" in result.output
