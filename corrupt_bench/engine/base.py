@@ -55,13 +55,14 @@ class FrameContext:
         return self.frame_index / self.fps
 
     def spatial_scale(self) -> float:
-        """Image px per px of a 224-px person: the person box's long side / 224 (no box: min(H, W) / 224)."""
+        """Image px per px of a 224-px person: the person box's long side / 224 (no box: min(H, W) / 224),
+        never below 1 (a smaller person gets ImageNet-C's pixel sizes as they are)."""
+        side = float(min(self.image_shape))
         if self.person_box is not None and np.all(np.isfinite(self.person_box)):
             x0, y0, x1, y1 = (float(v) for v in self.person_box)
-            side = max(x1 - x0, y1 - y0)
-            if side > 1:
-                return side / REFERENCE_SIZE
-        return min(self.image_shape) / REFERENCE_SIZE
+            if max(x1 - x0, y1 - y0) > 1:
+                side = max(x1 - x0, y1 - y0)
+        return max(1.0, side / REFERENCE_SIZE)
 
     def box_or_frame(self) -> tuple[float, float, float, float]:
         """The person box clipped to the image, or the whole image when there is none."""

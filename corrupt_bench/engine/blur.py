@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import cv2
@@ -66,14 +67,20 @@ def sample_defocus(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameC
 def motion_angle(key: RngKey, time_s: float, row: Mapping[str, Any]) -> float:
     """Blur direction at absolute time `time_s`: a per-camera base angle plus a slow sinusoidal drift.
 
-    The base angle, drift period and phase come from the sequence key, so every frame of the
-    sequence agrees whatever clip it is processed in.
+    The base angle, drift period and phase come from the sequence key (with severity 0, so every
+    severity blurs along the same directions), so every frame of the sequence agrees whatever clip
+    it is processed in.
     """
-    seq = key.span(0, "sequence").generator()
-    base = seq.uniform(-180.0, 180.0)
-    period = seq.uniform(float(row["drift_period_s"]) * 0.5, float(row["drift_period_s"]) * 1.5)
-    phase = seq.uniform(0.0, 2 * math.pi)
+    # the direction schedule is shared by all severities (severity 0 in its key): only the length grows
+    base, period_factor, phase = _drift_draws(replace(key, severity=0).span(0, "sequence"))
+    period = period_factor * float(row["drift_period_s"])
     return base + float(row["drift_deg"]) * math.sin(2 * math.pi * time_s / period + phase)
+
+
+@lru_cache(maxsize=1024)
+def _drift_draws(key: RngKey) -> tuple[float, float, float]:
+    seq = key.generator()
+    return float(seq.uniform(-180.0, 180.0)), float(seq.uniform(0.5, 1.5)), float(seq.uniform(0.0, 2 * math.pi))
 
 
 def sample_motion(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> KernelBlur:

@@ -67,6 +67,20 @@ class Clip:
         if self.crop_affine is not None and self.crop_affine.shape != (v, t, 2, 3):
             raise ValueError(f"crop_affine must be ({v}, {t}, 2, 3), got {self.crop_affine.shape}")
 
+    def select(self, times: np.ndarray | list[int]) -> Clip:
+        """The clip restricted to clip times `times` (positions in frame_indices), same sequence data."""
+        t = np.asarray(times, dtype=np.int64)
+        return replace(
+            self,
+            frame_indices=np.asarray(self.frame_indices)[t],
+            images=None if self.images is None else self.images[:, t],
+            joints_2d=self.joints_2d[:, t],
+            joints_3d_world=self.joints_3d_world[t],
+            boxes=self.boxes[:, t],
+            crop_affine=None if self.crop_affine is None else self.crop_affine[:, t],
+            n_frames=self.sequence_length,
+        )
+
     def image_shape(self) -> tuple[int, int]:
         if self.images is not None:
             return int(self.images.shape[2]), int(self.images.shape[3])
@@ -83,7 +97,8 @@ class Clip:
         """Image px per full-frame px (1 without a crop)."""
         if self.crop_affine is None:
             return 1.0
-        return float(np.sqrt(abs(np.linalg.det(self.crop_affine[view, t, :, :2]))))
+        a = self.crop_affine[view, t]
+        return float(np.sqrt(abs(a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0])))
 
 
 @dataclass(frozen=True)

@@ -69,8 +69,9 @@ def demo_clip(
 ) -> Clip:
     """Clip of `n_views` Human3.6M cameras at frames start, start+step, ...; square person crops of
     `size` px when `crop`, else full frames of the camera scaled to a width of about `size`."""
-    mocap = demo_motion(sequence_frames)
     frames = start + step * np.arange(n_frames)
+    sequence_frames = max(sequence_frames, int(frames[-1]) + 1)
+    mocap = demo_motion(sequence_frames)
     cameras, images, joints, boxes, affines = [], [], [], [], []
     for cam_id in CAMERA_IDS[:n_views]:
         cam = get_camera(subject, cam_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,14 @@ class Jitter:
 
 
 def _knot(key: RngKey, index: int) -> np.ndarray:
-    return key.span(index, "knot").generator().standard_normal((N_JOINTS, 2))
+    return _knot_values(key.span(index, "knot"))
+
+
+@lru_cache(maxsize=4096)
+def _knot_values(key: RngKey) -> np.ndarray:
+    values = key.generator().standard_normal((N_JOINTS, 2))
+    values.flags.writeable = False
+    return values
 
 
 def correlated_normal(key: RngKey, time_s: float, knot_s: float) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import cv2
@@ -81,24 +82,29 @@ class Erase:
     noise: np.ndarray  # (h, w, 3) uint8 uniform noise filling the rectangle
 
 
-def erase_rect(rng: np.random.Generator, area: float, ctx: FrameContext) -> tuple[tuple[int, int, int, int], float]:
-    """A rectangle of `area` x the box area, log-uniform aspect in [0.3, 3.3], inside the box."""
+def erase_draws(rng: np.random.Generator) -> tuple[float, float, float]:
+    """Aspect (log-uniform in [0.3, 3.3]) and relative position (fx, fy) of an erased rectangle."""
+    aspect = math.exp(rng.uniform(math.log(0.3), math.log(1 / 0.3)))
+    return aspect, float(rng.uniform(0.0, 1.0)), float(rng.uniform(0.0, 1.0))
+
+
+def erase_rect(area: float, aspect: float, fx: float, fy: float, ctx: FrameContext) -> tuple[int, int, int, int]:
+    """A rectangle of `area` x the box area with this aspect, inside the box at relative position (fx, fy)."""
     bx0, by0, bx1, by1 = ctx.box_or_frame()
     bw, bh = bx1 - bx0, by1 - by0
-    aspect = math.exp(rng.uniform(math.log(0.3), math.log(1 / 0.3)))
     target = area * bw * bh
     w, h = math.sqrt(target * aspect), math.sqrt(target / aspect)
     if w > bw:
         w, h = bw, min(bh, target / bw)
     if h > bh:
         w, h = min(bw, target / bh), bh
-    fx, fy = rng.uniform(0.0, 1.0), rng.uniform(0.0, 1.0)
     x0, y0 = bx0 + fx * (bw - w), by0 + fy * (bh - h)
-    return _clip_rect(x0, y0, x0 + w, y0 + h, ctx.image_shape), aspect
+    return _clip_rect(x0, y0, x0 + w, y0 + h, ctx.image_shape)
 
 
 def sample_erase(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Erase:
-    rect, aspect = erase_rect(rng, float(row["area"]), ctx)
+    aspect, fx, fy = erase_draws(rng)
+    rect = erase_rect(float(row["area"]), aspect, fx, fy, ctx)
     x0, y0, x1, y1 = rect
     noise = rng.integers(0, 256, size=(y1 - y0, x1 - x0, 3), dtype=np.uint8)
     return Erase(np.array([rect], dtype=np.int64), float(row["area"]), aspect, noise)
@@ -227,14 +233,21 @@ def sample_temporal(rng: np.random.Generator, row: Mapping[str, Any], ctx: Frame
         raise ValueError("temporal_occlusion needs FrameContext.key (spans are keyed)")
     window_s, duration = float(row["window_s"]), float(row["duration_s"])
     window = int(math.floor(ctx.time / window_s + 1e-9))
-    span = ctx.key.span(window, "window").generator()
-    start = float(span.uniform(0.0, max(window_s - duration, 0.0)))
-    colour = tuple(int(c) for c in span.integers(0, 256, size=3))
+    start_u, colour, aspect, fx, fy = _window_draws(ctx.key.span(window, "window"))
+    start = start_u * max(window_s - duration, 0.0)
     local = ctx.time - window * window_s
     active = start - 1e-9 <= local < start + duration - 1e-9
-    rect, _ = erase_rect(span, float(row["cover"]), ctx)
+    rect = erase_rect(float(row["cover"]), aspect, fx, fy, ctx)
     rects = np.array([rect] if active else [], dtype=np.int64).reshape(-1, 4)
     return SpanOcclusion(window, bool(active), start, duration, rects, colour)
+
+
+@lru_cache(maxsize=1024)
+def _window_draws(key) -> tuple[float, tuple[int, int, int], float, float, float]:
+    span = key.generator()
+    start_u = float(span.uniform(0.0, 1.0))
+    colour = tuple(int(c) for c in span.integers(0, 256, size=3))
+    return (start_u, colour, *erase_draws(span))
 
 
 def apply_temporal(image: np.ndarray, p: SpanOcclusion) -> np.ndarray:

@@ -89,7 +89,7 @@ def apply_pixelate(image: np.ndarray, p: Pixelate) -> np.ndarray:
     if p.size == (w, h):
         return image.copy()
     small = cv2.resize(image, p.size, interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
 
 
 FAMILIES = (

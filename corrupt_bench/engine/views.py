@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import cv2
@@ -30,6 +31,7 @@ import numpy as np
 
 from corrupt_bench.data.cameras import project_world
 from corrupt_bench.engine.base import Family, FrameContext
+from corrupt_bench.engine.rng import RngKey
 from corrupt_bench.errors import UserError
 
 # view_drop ---------------------------------------------------------------------------------
@@ -48,10 +50,16 @@ def sample_view_drop(rng: np.random.Generator, row: Mapping[str, Any], ctx: Fram
     if ctx.key is None:
         raise ValueError("view_drop needs FrameContext.key (drops are keyed by sequence and span)")
     span = int(math.floor(ctx.time / float(row["span_s"]) + 1e-9))
-    u_seq = float(ctx.key.span(0, "sequence").generator().random())
-    u_span = float(ctx.key.span(span, "span").generator().random())
+    u_seq = _key_uniform(ctx.key.span(0, "sequence"))
+    u_span = _key_uniform(ctx.key.span(span, "span"))
     margin = min(u_seq - float(row["p_sequence"]), u_span - float(row["p_span"]))
     return ViewDrop(margin < 0, span, u_seq, u_span, margin)
+
+
+@lru_cache(maxsize=4096)
+def _key_uniform(key: RngKey) -> float:
+    """The first uniform of a key's generator (cached: a pure function of the key)."""
+    return float(key.generator().random())
 
 
 def apply_view_drop(image: np.ndarray, p: ViewDrop) -> np.ndarray:
