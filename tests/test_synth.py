@@ -67,7 +67,7 @@ def _decode(path: Path) -> np.ndarray:
 
 # --- layout and formats ------------------------------------------------------------------------------
 def test_writes_exactly_the_raw_layout(synth_dir):
-    expected = {"cameras.json", "synth.json"}
+    expected = {"cameras.json", "synth.json", ".synth.lock"}
     for stem in STEMS:
         expected.add(f"{SUBJECT}/MyPoseFeatures/D3_Positions/{stem}.cdf")
         for cam in CAMERA_IDS:
@@ -142,9 +142,7 @@ def test_output_does_not_depend_on_workers(synth_dir, tmp_path):
             np.testing.assert_array_equal(cdflib.CDF(str(a)).varget("Pose"), cdflib.CDF(str(b)).varget("Pose"))
         elif rel.endswith(".mp4"):
             np.testing.assert_array_equal(_decode(a), _decode(b))
-            assert a.read_bytes() == b.read_bytes()  # single-threaded x264: the container bytes agree too
-        else:
-            assert a.read_bytes() == b.read_bytes()
+        assert a.read_bytes() == b.read_bytes(), rel  # single-threaded x264, uncompressed CDF: same bytes
 
 
 def test_interrupted_run_is_completed_by_a_rerun(synth_dir, tmp_path):
@@ -166,6 +164,18 @@ def test_interrupted_run_is_completed_by_a_rerun(synth_dir, tmp_path):
     assert lost_video.read_bytes() == (synth_dir / lost_video.relative_to(out)).read_bytes()
     np.testing.assert_array_equal(read_pose_cdf(lost_d2, 64), read_pose_cdf(synth_dir / lost_d2.relative_to(out), 64))
     assert kept.stat().st_mtime == 1  # complete files are skipped, not rewritten
+
+
+def test_a_second_concurrent_run_is_refused(synth_dir):
+    import fcntl
+
+    with open(synth_dir / ".synth.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            with pytest.raises(UserError, match="another synth run"):
+                _write(synth_dir, workers=1)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def test_rerun_with_other_settings_is_refused(synth_dir):

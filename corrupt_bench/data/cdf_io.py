@@ -50,6 +50,7 @@ def write_pose_cdf(path: str | Path, pose: np.ndarray) -> None:
             "Num_Elements": 1,
             "Rec_Vary": True,
             "Dim_Sizes": [pose.shape[0], pose.shape[1]],
+            "Compress": 0,  # cdflib gzips with the current time in the header: same data, other bytes
         }
         writer.write_var(var_spec, var_attrs={}, var_data=pose[None])
     finally:

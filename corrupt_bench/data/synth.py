@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -84,6 +85,7 @@ __all__ = [
 DEFAULT_SUBJECTS: tuple[str, ...] = ("S1", "S5", "S9", "S11")
 DEFAULT_DIVISOR = 4  # 250 x 250 frames: the default set writes well within a minute on 2 cores
 SETTINGS_FILE = "synth.json"
+LOCK_FILE = ".synth.lock"
 FORMAT_VERSION = 1
 TMP_DIR = ".synth-tmp"
 VIDEO_CRF = 18
@@ -251,15 +253,43 @@ def write_synthetic(
     if out.exists() and not out.is_dir():
         raise UserError("output path exists and is not a folder", out)
     out.mkdir(parents=True, exist_ok=True)
+    with _folder_lock(out):
+        _write_locked(out, subjects, motions, seconds, n_frames, divisor, int(seed), workers, show_progress)
+    return out
+
+
+@contextmanager
+def _folder_lock(out: Path) -> Iterator[None]:
+    """One writer per folder (an flock, released by the OS even when the process is killed)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no protection against two concurrent runs
+        yield
+        return
+    with open(out / LOCK_FILE, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise UserError("another synth run is writing this folder; wait for it or use another --out", out) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_locked(
+    out: Path, subjects: tuple[str, ...], motions: tuple[str, ...], seconds: float, n_frames: int, divisor: int,
+    seed: int, workers: int, show_progress: bool,
+) -> None:
     _check_settings(
         out,
         {
             "format": FORMAT_VERSION,
             "seconds": float(seconds),
             "divisor": divisor,
-            "seed": int(seed),
-            "subjects": list(subjects),
-            "actions": list(motions),
+            "seed": seed,
+            "subjects": sorted(subjects),
+            "actions": sorted(motions),
             "fps": FPS,
             "actions_as": {m: ACTION_STEMS[m] for m in motions},
         },
@@ -278,7 +308,7 @@ def write_synthetic(
                 write_pose_cdf(path, raw.reshape(n_frames, 96))
 
     units = [
-        _Unit(str(out), subject, cam_id, motions, n_frames, divisor, int(seed))
+        _Unit(str(out), subject, cam_id, motions, n_frames, divisor, seed)
         for subject in subjects
         for cam_id in CAMERA_IDS
     ]
@@ -290,7 +320,6 @@ def write_synthetic(
         for stale in tmp.iterdir():  # left by an interrupted run; every file was rewritten
             stale.unlink()
         tmp.rmdir()
-    return out
 
 
 def _run_units(units: list[_Unit], workers: int, show_progress: bool) -> None:
