@@ -241,3 +241,18 @@ def test_image_model_reads_generated_crops_through_workers(demo_benchmarks, tmp_
     assert summary.n_failed == 0 and len(df) == 12  # clean + 11 corruptions, one camera, one sequence
     assert df["input_2d"].isna().all() and (df["n_frames"] == 8).all()
     assert (df["n_nonfinite"] == 0).all()  # every crop arrived, resized to 48 px, with content
+
+
+def test_keypoint_model_on_image_cells_uses_the_detector_when_given(demo_benchmarks, tmp_path: Path):
+    from corrupt_bench.models.registry import create_model
+
+    bench = demo_benchmarks["demo-weak-sync"]
+    detector = create_model("detector2d", {}, "cpu")  # untrained: the plumbing, not the accuracy, is tested
+    save_checkpoint(tmp_path / "det", "detector2d", detector.config.model_dump(), detector.module.state_dict())
+    with_det = score("fixtures_bench:linear_lifter", bench, tmp_path / "a", detector=tmp_path / "det", variants=["frame-shift"], show_progress=False)
+    without = score("fixtures_bench:linear_lifter", bench, tmp_path / "b", variants=["frame-shift"], show_progress=False)
+    a, b = pd.read_parquet(with_det.results), pd.read_parquet(without.results)
+    assert a["error"].isna().all() and set(a["input_2d"]) == {"detector"} and set(b["input_2d"]) == {"gt"}
+    assert with_det.run_key != without.run_key  # the detector is part of the key
+    assert list(bench.glob("frame-shift/*/*/detections/*/*.parquet"))  # cached inside the benchmark
+    assert not np.allclose(a.sort_values(["corruption", "camera"])["mpjpe"], b.sort_values(["corruption", "camera"])["mpjpe"])
