@@ -181,3 +181,40 @@ def test_real_manifest_needs_source(tmp_path):
     result = runner.invoke(app, ["generate", "occluded-h36m", "--out", str(tmp_path / "o"), "--dry-run"])
     assert result.exit_code == 2
     assert "--source" in result.output
+
+
+def test_full_frame_output(cache, tmp_path):
+    import yaml
+
+    manifest = {
+        "name": "full", "version": "1", "paper": "none (test)", "seed": 0,
+        "source": {"kind": "synthetic", "seconds": 1.0, "divisor": 8, "seed": 0},
+        "subjects": ["S9"], "actions": ["Walking"], "cameras": ["54138969", "58860488"],
+        "frame_step": 5, "max_frames": 2, "crop": {"mode": "full"}, "output": {"format": "png"},
+        "variants": [{"name": "f", "corruptions": [{"name": "random_erase", "severities": [3]}]}],
+    }  # fmt: skip
+    path = tmp_path / "full.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    out = tmp_path / "out"
+    generate(path, out, show_progress=False)
+    rows = pq.read_table(out / "f/random_erase/3/labels/S9_Walking.parquet").to_pylist()
+    assert len(rows) == 4
+    for row in rows:
+        w, h = row["image_size"]
+        assert row["crop"] == [0.0, 0.0, float(w), float(h)]
+        assert row["joints_2d"] == row["joints_2d_crop"]
+        assert decode_image((out / row["image"]).read_bytes()).shape == (h, w, 3)
+    assert verify(out).ok
+
+
+def test_views_of_different_sizes_are_padded_then_cut_back():
+    from corrupt_bench.generate.run import _stack_padded
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 255, (2, 6, 5, 3), dtype=np.uint8)
+    b = rng.integers(0, 255, (2, 4, 5, 3), dtype=np.uint8)
+    stacked = _stack_padded([a, b])
+    assert stacked.shape == (2, 2, 6, 5, 3)
+    np.testing.assert_array_equal(stacked[0], a)
+    np.testing.assert_array_equal(stacked[1, :, :4], b)
+    np.testing.assert_array_equal(stacked[1, :, 5], b[:, 3])  # edge replication, not black

@@ -157,3 +157,26 @@ def test_safe_join_confines_paths(tmp_path: Path):
     for parts in (("..", "x"), ("/etc",), ("v", "../../x")):
         with pytest.raises(UserError, match="escape|absolute"):
             safe_join(tmp_path, *parts)
+
+
+@pytest.mark.parametrize("path", BUILTIN, ids=lambda p: p.stem)
+def test_stored_manifest_round_trips_to_the_same_digest(path: Path):
+    """generate stores canonical_dict as manifest.yaml; verify re-parses it and compares digests."""
+    from corrupt_bench.generate.manifest import canonical_dict
+
+    manifest, _ = load_manifest(path)
+    again = parse_manifest(yaml.safe_load(yaml.safe_dump(canonical_dict(manifest))))
+    assert again.digest() == manifest.digest()
+
+
+def test_full_frame_crop_round_trips():
+    data = _base()
+    data["crop"] = {"mode": "full"}
+    from corrupt_bench.generate.manifest import canonical_dict
+
+    manifest = parse_manifest(data)
+    assert manifest.crop.output_size is None
+    assert parse_manifest(canonical_dict(manifest)).digest() == manifest.digest()
+    data["crop"] = {"mode": "full", "size": 128}
+    with pytest.raises(UserError, match="crop.size is only allowed with mode 'person'"):
+        parse_manifest(data, "m.yaml")

@@ -52,14 +52,19 @@ class CropSpec(_Strict):
 
     mode: Literal["person", "full"] = "person"
     margin: float = Field(0.15, ge=0.0, le=2.0)
-    size: int | None = Field(256, ge=16, le=4096)
+    size: int | None = Field(None, ge=16, le=4096, description="output side in px (person; default 256)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_size(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("mode", "person") == "person" and value.get("size") is None:
+            return {**value, "size": 256}
+        return value
 
     @model_validator(mode="after")
     def _size_for_mode(self) -> CropSpec:
-        if self.mode == "full" and self.size is not None and "size" in self.model_fields_set:
+        if self.mode == "full" and self.size is not None:
             raise ValueError("crop.size is only allowed with mode 'person' (full frames keep their size)")
-        if self.mode == "person" and self.size is None:
-            raise ValueError("crop.size is required with mode 'person'")
         return self
 
     @property

@@ -190,11 +190,8 @@ def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
                     if size is not None:
                         frames_v = [crop_image(img, crops[v, t], size) for t, img in enumerate(frames_v)]
                     views.append(np.stack(frames_v))
-                if len({view.shape for view in views}) != 1:
-                    raise UserError(
-                        "full-frame views of one sequence differ in size; use crop.mode: person", ctx.source.path
-                    )
-                images = np.stack(views)
+                native = [(view.shape[2], view.shape[1]) for view in views]  # (W, H) per view
+                images = _stack_padded(views)
             if affine is not None:
                 j2d_img = np.einsum("vtij,vtkj->vtki", affine[..., :2], j2d_full) + affine[:, :, None, :, 2]
                 corners = boxes_full.reshape(v_n, t_n, 2, 2)
@@ -231,12 +228,11 @@ def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
                     if with_images:
                         name = f"{frame:06d}.{manifest.output.extension}"
                         path = cell_dir / "images" / f"{unit.stem}.{cam.camera_id}" / name
-                        data = write_image(path, out_clip.images[v, t], fmt, manifest.output.quality)
+                        pixels = out_clip.images[v, t, : native[v][1], : native[v][0]]
+                        data = write_image(path, pixels, fmt, manifest.output.quality)
                         image_rel = path.relative_to(out).as_posix()
                         files[image_rel] = lockmod.pixels_digest(decode_image(data))
-                    img_w, img_h = (size, size) if size is not None else (
-                        (int(images.shape[3]), int(images.shape[2])) if images is not None else (cam.width, cam.height)
-                    )
+                    img_w, img_h = (size, size) if size is not None else (native[v] if with_images else (cam.width, cam.height))
                     _append_row(
                         columns, unit, cam, frame, image_rel,
                         cam_joints=world_to_camera(world_all[frame], cam),
@@ -270,6 +266,20 @@ _LABEL_NAMES = (
     "image", "joints_3d_cam", "joints_3d_world", "joints_2d", "joints_2d_crop", "box", "crop", "image_size",
     "keypoints_2d", "keypoint_conf", "occluded", "view_valid", "time_offset", "params",
 )  # fmt: skip
+
+
+def _stack_padded(views: list[np.ndarray]) -> np.ndarray:
+    """(V, T, H, W, 3) from views of possibly different sizes (Human3.6M full frames are 1000 x 1000
+    or 1000 x 1002): smaller views are padded at the bottom/right by edge replication, and the
+    writer cuts every view back to its own size."""
+    h = max(view.shape[1] for view in views)
+    w = max(view.shape[2] for view in views)
+    padded = [
+        view if view.shape[1:3] == (h, w)
+        else np.pad(view, ((0, 0), (0, h - view.shape[1]), (0, w - view.shape[2]), (0, 0)), mode="edge")
+        for view in views
+    ]  # fmt: skip
+    return np.stack(padded)
 
 
 def _overlap(corruption, severity: int, frame_step: int) -> int:
