@@ -218,3 +218,42 @@ def test_views_of_different_sizes_are_padded_then_cut_back():
     np.testing.assert_array_equal(stacked[0], a)
     np.testing.assert_array_equal(stacked[1, :, :4], b)
     np.testing.assert_array_equal(stacked[1, :, 5], b[:, 3])  # edge replication, not black
+
+
+def test_keypoints_only_from_videopose3d_npz(tmp_path):
+    """A keypoints-only variant from VideoPose3D's npz (real structure: pickled dicts via savez)."""
+    import yaml
+
+    from corrupt_bench.data.cameras import get_camera, project_world
+    from corrupt_bench.data.synth_motion import synthetic_motion_raw
+
+    raw = {"S9": {"Walking 1": synthetic_motion_raw("S9", "walk", 40) / 1000.0,
+                  "Walking": synthetic_motion_raw("S9", "walk", 30, seed=1) / 1000.0}}  # fmt: skip
+    np.savez_compressed(tmp_path / "data_3d_h36m.npz", positions_3d={s: {a: p.astype(np.float32) for a, p in d.items()} for s, d in raw.items()})
+    manifest = {
+        "name": "kp", "version": "1", "paper": "none (test)", "seed": 5, "source": "vp3d_npz",
+        "subjects": ["S9"], "cameras": ["54138969", "60457274"], "frame_step": 10,
+        "crop": {"mode": "full"}, "output": {"format": "keypoints"},
+        "variants": [{"name": "k", "corruptions": [{"name": "keypoint_jitter", "severities": [4]},
+                                                   {"name": "joint_dropout", "severities": [5]}]}],
+    }  # fmt: skip
+    path = tmp_path / "kp.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    out = tmp_path / "out"
+    summary = generate(path, out, source=tmp_path, show_progress=False)
+    assert summary.units == 2 * 3 and summary.images == 0
+    assert not list(out.glob("**/images"))
+    clean = pq.read_table(out / "k/clean/0/labels/S9_Walking 1.parquet").to_pylist()
+    jitter = pq.read_table(out / "k/keypoint_jitter/4/labels/S9_Walking 1.parquet").to_pylist()
+    dropout = pq.read_table(out / "k/joint_dropout/5/labels/S9_Walking 1.parquet").to_pylist()
+    assert [r["frame"] for r in clean[::2]] == [0, 10, 20, 30]
+    assert clean[0]["action"] == "Walking" and clean[0]["image"] is None and clean[0]["keypoints_2d"] is None
+    camera = get_camera("S9", "60457274")
+    expected = project_world(raw["S9"]["Walking 1"][10][[0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]] * 1000.0, camera)
+    np.testing.assert_allclose(np.reshape(clean[3]["joints_2d"], (17, 2)), expected, atol=1e-2)
+    for a, b in zip(clean, jitter, strict=True):
+        assert b["joints_2d"] == a["joints_2d"]  # the labels stay clean
+        assert len(b["keypoints_2d"]) == 34 and len(b["keypoint_conf"]) == 17
+    assert any(a["joints_2d"] != b["keypoints_2d"] for a, b in zip(clean, jitter, strict=True))
+    assert any(min(r["keypoint_conf"]) == 0.0 or any(r["occluded"]) for r in dropout)
+    assert verify(out).ok
