@@ -34,10 +34,11 @@ def _joints_in_rects(rects: np.ndarray, ctx: FrameContext) -> np.ndarray:
 
 
 def _clip_rect(x0: float, y0: float, x1: float, y1: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Pixel rectangle [x0, x1) x [y0, y1) of every pixel (centre at integers) the continuous rectangle touches."""
     h, w = shape
     return (
-        int(np.clip(round(x0), 0, w)), int(np.clip(round(y0), 0, h)),
-        int(np.clip(round(x1), 0, w)), int(np.clip(round(y1), 0, h)),
+        int(np.clip(math.floor(x0 + 0.5), 0, w)), int(np.clip(math.floor(y0 + 0.5), 0, h)),
+        int(np.clip(math.ceil(x1 + 0.5), 0, w)), int(np.clip(math.ceil(y1 + 0.5), 0, h)),
     )  # fmt: skip
 
 

@@ -46,10 +46,10 @@ def soft_alpha(mask: np.ndarray) -> np.ndarray:
 
 
 def cut_occluder(image_rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The RGBA patch of the mask's bounding box (1 px of margin for the soft border)."""
+    """The RGBA patch of the mask's bounding box (2 px of margin: the soft border fits inside)."""
     ys, xs = np.nonzero(mask)
-    y0, y1 = max(int(ys.min()) - 1, 0), min(int(ys.max()) + 2, mask.shape[0])
-    x0, x1 = max(int(xs.min()) - 1, 0), min(int(xs.max()) + 2, mask.shape[1])
+    y0, y1 = max(int(ys.min()) - 2, 0), min(int(ys.max()) + 3, mask.shape[0])
+    x0, x1 = max(int(xs.min()) - 2, 0), min(int(xs.max()) + 3, mask.shape[1])
     alpha = soft_alpha(mask)[y0:y1, x0:x1]
     return np.ascontiguousarray(np.dstack([image_rgb[y0:y1, x0:x1], alpha]))
 
@@ -194,13 +194,16 @@ def builtin_bank() -> OccluderBank:
     cuts = [
         (coffee, _ellipse_mask(coffee.shape[:2], (300, 190), (170, 150))),  # the cup and saucer
         (chelsea, _ellipse_mask(chelsea.shape[:2], (230, 150), (120, 110))),  # the cat's head
-        (astronaut, _ellipse_mask(astronaut.shape[:2], (215, 115), (75, 95))),  # the helmeted head
-        (astronaut, _ellipse_mask(astronaut.shape[:2], (440, 370), (60, 130))),  # the flag side
+        (astronaut, _ellipse_mask(astronaut.shape[:2], (440, 370), (60, 130))),  # the shuttle's black-and-white side
         (rocket, _ellipse_mask(rocket.shape[:2], (325, 230), (45, 190))),  # the rocket
         (coins, _ellipse_mask(coins.shape[:2], (190, 150), (170, 130))),  # a tray of coins
     ]
     brown = np.empty(horse.shape + (3,), np.uint8)
     brown[:] = (120, 80, 45)
     cuts.append((cv2.add(brown, (coffee[:328, :400] // 4)), ~horse))  # a textured horse silhouette
-    occluders = tuple(cut_occluder(img, mask) for img, mask in cuts)
-    return OccluderBank(occluders, bank_digest(occluders), "builtin:skimage")
+    occluders = []
+    for img, mask in cuts:
+        occ = cut_occluder(img, mask)
+        f = 160 / max(occ.shape[:2])  # small patches: cheap to resize per frame
+        occluders.append(cv2.resize(occ, (round(occ.shape[1] * f), round(occ.shape[0] * f)), interpolation=cv2.INTER_AREA))
+    return OccluderBank(tuple(occluders), bank_digest(occluders), "builtin:skimage")
