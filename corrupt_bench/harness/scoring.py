@@ -26,6 +26,7 @@ import os
 import time
 import traceback
 from dataclasses import dataclass
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -244,13 +245,18 @@ def score(
     batch_size: int = 64,
     workers: int = 0,
     show_progress: bool = True,
+    executor=None,
 ) -> ScoreSummary:
-    """Score `model` on every cell of `benchmark` not yet finished in `out`; merge all rows."""
+    """Score `model` on every cell of `benchmark` not yet finished in `out`; merge all rows.
+
+    `executor` (e.g. `make_executor("ray", address=..., num_gpus="auto")`): one task per cell, each
+    loading the model where it runs; the rows come back here and are written as without one."""
     from corrupt_bench.cli_utils import progress
     from corrupt_bench.models.checkpoint import file_digest, resolve_checkpoint
 
     out = Path(out)
     bench = Benchmark(benchmark)
+    requested_device = device
     device = resolve_device(device)
     loaded = load_model(model, checkpoint, device, config)
     predictor = loaded.model
@@ -288,21 +294,18 @@ def score(
     todo = [c for c in cells if not _confined(cell_root, c.key + ".rows.parquet").is_file()]
     n_failed = 0
     extra = {"refine": refine, "checkpoint": loaded.checkpoint_digest, "benchmark": bench.lock_digest, "run_key": run_key}
-    iterator = progress(todo, total=len(todo), description=f"scoring {name or model}") if show_progress else todo
-    for cell in iterator:
-        started = time.perf_counter()
+    if executor is None:
+        outcomes = (score_cell(scorer, cell) for cell in todo)
+    else:
+        spec = RemoteScorer(model, str(bench.root.resolve()), None if checkpoint is None else str(checkpoint), config,
+                            name or model, refine, None if refine_checkpoint is None else str(refine_checkpoint),
+                            None if detector_path is None else str(detector_path), requested_device, batch_size, workers, run_key)  # fmt: skip
+        outcomes = executor.map(partial(score_cell_remote, spec), todo)
+    iterator = progress(outcomes, total=len(todo), description=f"scoring {name or model}") if show_progress else outcomes
+    for cell, status, rows, joint_rows, seconds in iterator:
         rows_path = _confined(cell_root, cell.key + ".rows.parquet")
         failed_path = _confined(cell_root, cell.key + ".failed.parquet")
-        try:
-            rows, joint_rows = scorer.score(cell)
-            status = "ok"
-        except Exception as exc:  # per-cell isolation: record and go on
-            message = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
-            if os.environ.get("CORRUPT_BENCH_TRACEBACK"):
-                traceback.print_exc()
-            rows, joint_rows, status = scorer.error_rows(cell, message), [], "failed"
-            n_failed += 1
-        seconds = time.perf_counter() - started
+        n_failed += status != "ok"
         table = _frame([{**r, **extra, "seconds": seconds} for r in rows], ROW_COLUMNS)
         if status == "ok":
             if joint_rows:
@@ -315,6 +318,65 @@ def score(
             log.write(f"{cell.key}\t{status}\n")
     results = merge_cells(out, run_key)
     return ScoreSummary(out, run_key, len(cells), len(cells) - len(todo), len(todo), n_failed, results)
+
+
+def score_cell(scorer: CellScorer, cell: CellFile) -> tuple[CellFile, str, list[dict], list[dict], float]:
+    """One cell, isolated: (cell, "ok" | "failed", rows, per-joint rows, seconds)."""
+    started = time.perf_counter()
+    try:
+        rows, joint_rows = scorer.score(cell)
+        status = "ok"
+    except Exception as exc:  # per-cell isolation: record and go on
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+        if os.environ.get("CORRUPT_BENCH_TRACEBACK"):
+            traceback.print_exc()
+        rows, joint_rows, status = scorer.error_rows(cell, message), [], "failed"
+    return cell, status, rows, joint_rows, time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class RemoteScorer:
+    """What an executor's worker needs to rebuild the run's CellScorer (plain data; the model loads there)."""
+
+    model: str
+    benchmark: str
+    checkpoint: str | None
+    config: dict | None
+    name: str
+    refine: str | None
+    refine_checkpoint: str | None
+    detector: str | None
+    device: str | None  # as requested ("auto": the GPU the task was given, if any)
+    batch_size: int
+    workers: int
+    run_key: str
+
+
+@lru_cache(maxsize=1)
+def _worker_scorer(spec_json: str) -> CellScorer:
+    """The scorer of one run, built once per worker process (tasks of a run reuse the loaded model)."""
+    spec = RemoteScorer(**json.loads(spec_json))
+    device = resolve_device(spec.device)
+    loaded = load_model(spec.model, spec.checkpoint, device, spec.config)
+    refiner = load_model(spec.refine, spec.refine_checkpoint, device) if spec.refine else None
+    detector = Path(spec.detector) if spec.detector else None
+    scorer = CellScorer(Benchmark(spec.benchmark), loaded, spec.name, refiner, detector, device, spec.batch_size, spec.workers, spec.run_key)
+    if _digest(loaded.identity, scorer.bench.lock_digest, refiner.identity if refiner else "", _detector_digest(detector)) != spec.run_key:
+        raise UserError("this worker sees another model, checkpoint or benchmark than the driver (same paths on every node?)", spec.benchmark)
+    return scorer
+
+
+def _detector_digest(path: Path | None) -> str:
+    from corrupt_bench.models.checkpoint import file_digest, resolve_checkpoint
+
+    return file_digest(resolve_checkpoint(path))[:16] if path is not None else ""
+
+
+def score_cell_remote(spec: RemoteScorer, cell: CellFile) -> tuple[CellFile, str, list[dict], list[dict], float]:
+    """`score_cell` in an executor's worker (Ray task): the rows are returned, never written here."""
+    import dataclasses
+
+    return score_cell(_worker_scorer(json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)), cell)
 
 
 def _atomic_text(path: Path, text: str) -> None:
