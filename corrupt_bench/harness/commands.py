@@ -37,6 +37,8 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda, cuda:1 ..."),
         batch_size: int = typer.Option(64, "--batch-size", min=1),
         workers: int = typer.Option(2, "--workers", min=0, help="DataLoader workers decoding images."),
+        executor: str = typer.Option("local", "--executor", help="local (cells in this process) or ray (one Ray task per cell, a GPU each when the cluster has one)."),
+        address: str | None = typer.Option(None, "--address", help="Ray cluster address (auto, host:6379, ray://host:10001); default: a local Ray runtime."),
     ) -> None:
         """Score a model on every cell of a benchmark; writes OUT/results.parquet (one row per sequence and camera)."""
         from corrupt_bench.errors import UserError
@@ -47,10 +49,18 @@ def register(app: typer.Typer) -> None:
             sev = [int(s) for s in _split(severities) or []] or None
         except ValueError:
             raise UserError(f"--severities must be integers, got {severities}") from None
+        if executor not in ("local", "ray"):
+            raise UserError(f"unknown executor {executor!r}; allowed: local, ray")
+        runner = None
+        if executor == "ray":
+            from corrupt_bench.generate.executors import make_executor
+
+            runner = make_executor("ray", address=address, num_gpus=0 if device == "cpu" else "auto")
         summary = score(
             model, benchmark, out, checkpoint=checkpoint, config=load_config_file(config), name=name,
             corruptions=_split(corruptions), severities=sev, variants=_split(variants), detector=detector,
             refine=refine, refine_checkpoint=refine_checkpoint, device=device, batch_size=batch_size, workers=workers,
+            executor=runner,
         )  # fmt: skip
         typer.echo(
             f"{summary.n_cells} cells: {summary.n_computed} computed ({summary.n_failed} failed), "
