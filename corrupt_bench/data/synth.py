@@ -23,7 +23,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -322,27 +322,37 @@ def _write_locked(
         tmp.rmdir()
 
 
+def _ignore_sigint() -> None:
+    """Pool initializer: Ctrl-C is handled by the parent, which lets running units finish."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_units(units: list[_Unit], workers: int, show_progress: bool) -> None:
     if show_progress:
         from corrupt_bench.cli_utils import progress
     else:
 
         def progress(items, total=None, description=""):
-            return items
+            return iter(items)
 
     if workers == 1 or len(units) == 1:
-        for unit in progress(units, total=len(units), description="synth"):
-            _run_unit(unit)
+        with closing(progress(units, total=len(units), description="synth")) as bar:
+            for unit in bar:
+                _run_unit(unit)
         return
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=context)
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=context, initializer=_ignore_sigint)
     try:
         futures = [pool.submit(_run_unit, unit) for unit in units]
-        for future in progress(as_completed(futures), total=len(futures), description="synth"):
-            future.result()
-    except BaseException:  # an error or Ctrl-C: do not start the remaining units (a rerun resumes)
+        # closing(): stop the progress bar before the error is reported, not when the traceback is freed
+        with closing(progress(as_completed(futures), total=len(futures), description="synth")) as bar:
+            for future in bar:
+                future.result()
+    except BaseException:  # an error or Ctrl-C: start no more units, let running ones finish; a rerun resumes
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

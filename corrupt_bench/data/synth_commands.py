@@ -43,14 +43,18 @@ def register(app: typer.Typer) -> None:
 
         subject_list = _split(subjects) or []
         start = time.perf_counter()
-        path = write_synthetic(
-            out,
-            subjects=subject_list,
-            actions=_split(actions),
-            seconds=seconds,
-            divisor=DEFAULT_DIVISOR if divisor is None else divisor,
-            seed=seed,
-            workers=workers,
-            show_progress=True,
-        )
+        try:
+            path = write_synthetic(
+                out,
+                subjects=subject_list,
+                actions=_split(actions),
+                seconds=seconds,
+                divisor=DEFAULT_DIVISOR if divisor is None else divisor,
+                seed=seed,
+                workers=workers,
+                show_progress=True,
+            )
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted: finished files are kept; rerun the same command to complete {out}", err=True)
+            raise typer.Exit(130) from None
         typer.echo(f"wrote {path} ({len(subject_list)} subjects) in {time.perf_counter() - start:.1f} s")
