@@ -183,14 +183,23 @@ def _ellipse_mask(shape: tuple[int, int], centre: tuple[int, int], axes: tuple[i
     return mask.astype(bool)
 
 
+def _skimage_image(name: str) -> np.ndarray:
+    """An RGB image bundled with scikit-image, read with OpenCV (skimage.io is slow to import)."""
+    from importlib.resources import files
+
+    path = files("skimage.data") / name
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FileNotFoundError(f"scikit-image's bundled image {name} is missing")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 @lru_cache(maxsize=1)
 def builtin_bank() -> OccluderBank:
     """A small demo bank cut from images bundled with scikit-image (simple hand-placed masks)."""
-    from skimage import data
-
-    coffee, chelsea, astronaut, rocket = data.coffee(), data.chelsea(), data.astronaut(), data.rocket()
-    horse = data.horse()  # True is background in this silhouette
-    coins = np.dstack([data.coins()] * 3)
+    coffee, chelsea, astronaut, rocket = (_skimage_image(n) for n in ("coffee.png", "chelsea.png", "astronaut.png", "rocket.jpg"))
+    horse = _skimage_image("horse.png")[..., 0] > 127  # True is background in this silhouette
+    coins = _skimage_image("coins.png")
     cuts = [
         (coffee, _ellipse_mask(coffee.shape[:2], (300, 190), (170, 150))),  # the cup and saucer
         (chelsea, _ellipse_mask(chelsea.shape[:2], (230, 150), (120, 110))),  # the cat's head
