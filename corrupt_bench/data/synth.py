@@ -335,7 +335,7 @@ def _run_units(units: list[_Unit], workers: int, show_progress: bool) -> None:
     else:
 
         def progress(items, total=None, description=""):
-            return iter(items)
+            yield from items
 
     if workers == 1 or len(units) == 1:
         with closing(progress(units, total=len(units), description="synth")) as bar:
