@@ -32,7 +32,7 @@ def test_preview_writes_a_strip(tmp_path):
     assert result.exit_code == 0, result.output
     strip = cv2.imread(str(out), cv2.IMREAD_COLOR)
     assert strip.shape == (2 * 64 + 30 + 64 + 22, 6 * 64, 3)
-    big = strip[30:, 2 * 64 : 4 * 64]
+    big = strip[30 : 30 + 2 * 64, 2 * 64 : 4 * 64]
     small_4 = strip[2 * 64 + 30 + 22 :, 4 * 64 : 5 * 64]
     small_0 = strip[2 * 64 + 30 + 22 :, 0:64]
     assert np.array_equal(big[::2, ::2][3:-3, 3:-3], small_4[3:-3, 3:-3])  # severity 4 is the large one (framed)
