@@ -232,6 +232,10 @@ def write_synthetic(
     depend on it.
     """
     out = Path(out)
+    if isinstance(subjects, str):
+        subjects = (subjects,)
+    if isinstance(actions, str):
+        actions = (actions,)
     motions = tuple(dict.fromkeys(resolve_action(a) for a in (actions or DEFAULT_ACTIONS)))
     subjects = tuple(dict.fromkeys(subjects))
     if not subjects:
