@@ -1,9 +1,241 @@
-"""`corrupt-bench demo`: the whole toolkit on the built-in synthetic data."""
+"""`corrupt-bench demo`: the whole toolkit on the built-in synthetic data, in minutes.
+
+synth -> generate the four demo variants -> train the tiny reference models (cached by config and
+data digest) -> score every model on every variant it can consume -> report. Each stage is a call
+of the same library function the stage's own command uses; the demo only chooses what to run.
+"""
 
 from __future__ import annotations
 
+import errno
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import typer
+
+from corrupt_bench.cli_utils import user_errors
+from corrupt_bench.errors import UserError
+
+DEMO_MANIFESTS: tuple[str, ...] = ("demo-da-3dpe", "demo-h36m-c", "demo-occluded-h36m", "demo-weak-sync")
+# Trained in this order: the detector first (the keypoint models read its detections).
+TRAINED_MODELS: tuple[str, ...] = ("detector2d", "tcn-lifter", "dtf", "syncdiffpose", "deprope", "stride")
+DETECTOR = "detector2d"
+REFINER = "stride"
+REFINED_BASE = "tcn-lifter"
+REFERENCE_MODEL = "tcn-lifter"  # reference of CE / mCE in the demo report
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What differs between the full demo and `--quick` (CI)."""
+
+    subjects: tuple[str, ...] = ("S1", "S5", "S9", "S11")
+    seconds: float = 4.0
+    divisor: int = 4
+    epochs: int | None = None  # None: the tiny config's own
+    steps_per_epoch: int | None = None
+
+    @classmethod
+    def quick(cls) -> DemoSettings:
+        return cls(subjects=("S1", "S9", "S11"), seconds=2.0, divisor=4, epochs=1, steps_per_epoch=12)
+
+
+@dataclass
+class DemoResult:
+    out: Path
+    leaderboard: Path
+    summary_html: Path
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    trained: dict[str, bool] = field(default_factory=dict)  # model -> trained now (False: cache hit)
+
+
+def _check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-probe"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"output folder is not writable ({exc.strerror})", out) from exc
+
+
+def _stage(console, index: int, total: int, title: str) -> None:
+    console.rule(f"[bold]{index}/{total}  {title}")
+
+
+def _data_digest(source: Path) -> str:
+    """What the source folder holds, as the synthetic writer recorded it (settings + format version)."""
+    from corrupt_bench.models.checkpoint import config_digest
+
+    settings = source / "synth.json"
+    payload = json.loads(settings.read_text()) if settings.is_file() else {"path": str(source.resolve())}
+    return config_digest(payload)
+
+
+def _demo_config(name: str, settings: DemoSettings) -> dict:
+    from corrupt_bench.models.checkpoint import load_config
+
+    cfg = load_config(name, "tiny")
+    if settings.epochs is not None:
+        cfg["epochs"] = settings.epochs
+    if settings.steps_per_epoch is not None and "steps_per_epoch" in cfg:
+        cfg["steps_per_epoch"] = settings.steps_per_epoch
+    return cfg
+
+
+def train_cached(name: str, cfg: dict, source: Path, models_dir: Path, device: str | None) -> tuple[Path, bool]:
+    """Train `name` unless a finished checkpoint of the same config and data exists; returns (folder, trained)."""
+    from corrupt_bench.models.checkpoint import META, config_digest
+    from corrupt_bench.models.registry import get_trainer
+
+    folder = models_dir / f"{name}-{config_digest({'config': cfg, 'data': _data_digest(source)})}"
+    meta = folder / META
+    if meta.is_file():
+        done = json.loads(meta.read_text())
+        if done.get("epoch") == cfg.get("epochs"):
+            return folder, False
+    get_trainer(name)(cfg, data=source, out=folder, device=device)
+    return folder, True
+
+
+def _benchmark_views(bench: Path) -> tuple[bool, int]:
+    """(has images, number of cameras) of a generated benchmark, read from its manifest copy."""
+    import yaml
+
+    manifest = yaml.safe_load((bench / "manifest.yaml").read_text())
+    has_images = manifest.get("output", {}).get("format") != "keypoints"
+    return has_images, len(manifest.get("cameras", []))
+
+
+def can_consume(input_spec, has_images: bool, n_cameras: int) -> bool:
+    """Whether a model with `input_spec` can be scored on a benchmark (images via the detector for 2D models)."""
+    if input_spec.multi_view and n_cameras < 2:
+        return False
+    if input_spec.kind == "images":
+        return has_images
+    return input_spec.kind == "keypoints2d"
+
+
+def run_demo(
+    out: Path,
+    quick: bool = False,
+    workers: int = 2,
+    device: str | None = None,
+    echo: Callable[[str], None] = typer.echo,
+) -> DemoResult:
+    """Run every stage of the demo into `out` (resumable: finished work is reused)."""
+    from rich.console import Console
+
+    from corrupt_bench.data.synth import write_synthetic
+    from corrupt_bench.generate.run import generate
+    from corrupt_bench.harness.loading import load_model
+    from corrupt_bench.harness.scoring import score
+    from corrupt_bench.reports.report import write_report
+    from corrupt_bench.resources import resource_dir
+
+    console = Console(stderr=True)
+    settings = DemoSettings.quick() if quick else DemoSettings()
+    out = Path(out)
+    _check_writable(out)
+    timings: dict[str, float] = {}
+    total = 5
+
+    t0 = time.perf_counter()
+    _stage(console, 1, total, "synthetic raw Human3.6M source")
+    source = write_synthetic(
+        out / "source", subjects=settings.subjects, seconds=settings.seconds, divisor=settings.divisor,
+        workers=workers, show_progress=True,
+    )
+    timings["synth"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    _stage(console, 2, total, "generate the four demo variants")
+    benchmarks: dict[str, Path] = {}
+    for name in DEMO_MANIFESTS:
+        bench = out / "benchmarks" / name
+        generate(resource_dir("manifests") / f"{name}.yaml", bench, source=source, workers=workers)
+        benchmarks[name] = bench
+    timings["generate"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    _stage(console, 3, total, "train the tiny reference models (cached)")
+    checkpoints: dict[str, Path] = {}
+    trained: dict[str, bool] = {}
+    for name in TRAINED_MODELS:
+        checkpoints[name], trained[name] = train_cached(name, _demo_config(name, settings), source, out / "models", device)
+        console.print(f"{name}: {'trained' if trained[name] else 'cached'} -> {checkpoints[name]}")
+    timings["train"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    _stage(console, 4, total, "score every model on every variant it can consume")
+    runs: list[Path] = []
+    scored = [m for m in TRAINED_MODELS if m not in (DETECTOR, REFINER)] + ["triangulation"]
+    jobs: list[tuple[str, str, dict]] = []
+    for model in scored:
+        spec = load_model(model, checkpoints.get(model), device=device).model.input_spec
+        for bench_name, bench in benchmarks.items():
+            if can_consume(spec, *_benchmark_views(bench)):
+                jobs.append((model, bench_name, {}))
+                if model == REFINED_BASE:
+                    jobs.append((model, bench_name, {"refine": REFINER, "refine_checkpoint": checkpoints[REFINER]}))
+    for model, bench_name, extra in jobs:
+        label = model + (f"+{extra['refine']}" if extra else "")
+        run = out / "runs" / label / bench_name
+        score(
+            model, benchmarks[bench_name], run, checkpoint=checkpoints.get(model), name=label,
+            detector=checkpoints[DETECTOR], device=device, **extra,
+        )
+        runs.append(run)
+    timings["score"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    _stage(console, 5, total, "report")
+    files = write_report(runs, out / "report", reference=REFERENCE_MODEL)
+    timings["report"] = time.perf_counter() - t0
+    return DemoResult(out, files.out / "leaderboard.csv", files.summary_html, timings, trained)
+
+
+def print_leaderboard(path: Path) -> None:
+    """The leaderboard CSV as a rich table on stdout."""
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    board = pd.read_csv(path)
+    table = Table(title=f"leaderboard ({path})")
+    for column in board.columns:
+        table.add_column(str(column), justify="right" if board[column].dtype.kind in "fi" else "left")
+    for row in board.itertuples(index=False):
+        table.add_row(*(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row))
+    Console(width=200).print(table)
+
+
+@user_errors
+def demo(
+    out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder (reused: a second run skips finished work)."),
+    quick: bool = typer.Option(False, "--quick", help="Smaller data and a few training steps (CI smoke run)."),
+    workers: int = typer.Option(2, "--workers", help="Processes for synthesis and generation."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda ... (default: CUDA when present)."),
+) -> None:
+    """Run the whole benchmark on the built-in synthetic data: synth, generate, train, score, report."""
+    t0 = time.perf_counter()
+    try:
+        result = run_demo(out, quick=quick, workers=workers, device=device)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise UserError("disk full while writing the demo", exc.filename or out) from exc
+        if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+            raise UserError(f"cannot write ({exc.strerror})", exc.filename or out) from exc
+        raise
+    print_leaderboard(result.leaderboard)
+    stages = ", ".join(f"{k} {v:.0f}s" for k, v in result.stage_seconds.items())
+    typer.echo(f"demo finished in {time.perf_counter() - t0:.0f}s ({stages})")
+    typer.echo(f"HTML report: {result.summary_html}")
 
 
 def register(app: typer.Typer) -> None:
     """Add the demo command to the app."""
+    app.command()(demo)
