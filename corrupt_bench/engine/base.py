@@ -151,12 +151,16 @@ def params_to_json(params: Any) -> dict:
         items = ((f.name, getattr(params, f.name)) for f in dataclasses.fields(params))
     else:
         return {"value": _jsonable(params)}
-    out = {}
-    for name, value in items:
-        if isinstance(value, np.ndarray) and value.size > 64:
-            continue
-        out[name] = _jsonable(value)
-    return out
+    return {name: _jsonable(value) for name, value in items if not _is_bulk(value)}
+
+
+def _is_bulk(value: Any) -> bool:
+    """Noise maps, kernels, patches: arrays over 64 values, or sequences of them."""
+    if isinstance(value, np.ndarray):
+        return value.size > 64
+    if isinstance(value, (list, tuple)) and value:
+        return any(_is_bulk(v) for v in value)
+    return False
 
 
 def _jsonable(value: Any) -> Any:
