@@ -85,6 +85,8 @@ __all__ = [
 DEFAULT_SUBJECTS: tuple[str, ...] = ("S1", "S5", "S9", "S11")
 DEFAULT_DIVISOR = 4  # 250 x 250 frames: the default set writes well within a minute on 2 cores
 SETTINGS_FILE = "synth.json"
+# Bump FORMAT_VERSION whenever motions, bodies, appearance, the room or the encoding change: the same
+# arguments then give other files, and a folder written before is refused instead of mixed.
 LOCK_FILE = ".synth.lock"
 FORMAT_VERSION = 1
 TMP_DIR = ".synth-tmp"
@@ -209,6 +211,7 @@ def _check_settings(out: Path, settings: dict) -> None:
             raise UserError(f"folder holds synthetic data written with other settings ({was}); use another --out", path)
         settings = {**settings, "subjects": sorted(set(old.get("subjects", [])) | set(settings["subjects"]))}
         settings["actions"] = sorted(set(old.get("actions", [])) | set(settings["actions"]))
+        settings["actions_as"] = {m: ACTION_STEMS[m] for m in settings["actions"] if m in ACTION_STEMS}
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(settings, indent=1, sort_keys=True))
     os.replace(tmp, path)
