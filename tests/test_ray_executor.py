@@ -1,0 +1,155 @@
+"""The Ray executor (issue 9): the same lock.json and the same score table as the local executor on a
+local 2-CPU Ray runtime, a worker that dies once is retried without changing a byte, outputs of a
+non-shared file system land through the driver, and a missing ray is one clear line (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import operator
+import sys
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from corrupt_bench.cli import app
+from corrupt_bench.errors import UserError
+from corrupt_bench.generate.executors import LocalExecutor, make_executor
+from corrupt_bench.generate.executors_ray import MISSING_RAY, RayExecutor, _staged_unit, _staging
+from corrupt_bench.generate.run import generate
+
+MANIFEST = "demo-h36m-c"  # 12 units of 8 frames, one camera, PNG: seconds to generate
+ORACLE = {"offset_mm": 3.0, "noise_mm": 5.0, "seed": 7}  # keyed noise: the rows are not all equal
+KEYS = ["variant", "corruption", "severity", "subject", "sequence", "camera"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def local_bench(tmp_path_factory, cache: Path) -> Path:
+    out = tmp_path_factory.mktemp("local") / "bench"
+    generate(MANIFEST, out, executor=LocalExecutor(1), show_progress=False, cache=cache)
+    return out
+
+
+@pytest.fixture(scope="module")
+def ray_runtime():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def _lock(bench: Path) -> dict:
+    return json.loads((bench / "lock.json").read_text())
+
+
+def _table(run: Path) -> pd.DataFrame:
+    df = pd.read_parquet(run / "results.parquet").drop(columns=["seconds"])
+    return df.sort_values(KEYS).reset_index(drop=True)
+
+
+# --- without ray -----------------------------------------------------------------------------------------
+def test_missing_ray_is_one_line_and_exit_2(monkeypatch, tmp_path: Path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    with pytest.raises(UserError, match=r"^the Ray executor needs ray: pip install 'corrupt-bench\[ray\]'$"):
+        make_executor("ray", 2)
+    runner = CliRunner()
+    for args in (
+        ["generate", MANIFEST, "--out", str(tmp_path / "g"), "--executor", "ray"],
+        ["score", "--model", "oracle-noise", "--benchmark", str(tmp_path), "--out", str(tmp_path / "s"), "--executor", "ray"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert f"error: {MISSING_RAY}" in result.output
+    assert not (tmp_path / "g").exists()  # failed before writing anything
+
+
+def test_staged_unit_writes_nothing_under_out_and_lands_the_same_files(local_bench: Path, cache: Path, tmp_path: Path):
+    """The non-shared-FS path without Ray: a unit runs into a temp folder, the driver writes its bytes."""
+    from corrupt_bench.generate import lock as lockmod
+    from corrupt_bench.generate.run import RunContext, prepare, run_unit
+
+    manifest, config, plan, voc = prepare(MANIFEST, cache=cache)
+    out = tmp_path / "out"
+    ctx = RunContext(str(out), manifest.model_dump_json(), config, voc, manifest.seed)
+    send, land = _staging(partial(run_unit, ctx))
+    assert send.func is _staged_unit
+    unit = plan.units[3]
+    staged = send(unit)
+    assert not out.exists()  # the task itself wrote nothing under the output root
+    result = land(staged)
+    marker = lockmod.read_marker(out, unit.key)
+    assert result.key == unit.key and marker == lockmod.read_marker(local_bench, unit.key)
+    for rel, digest in marker["files"].items():
+        assert lockmod.file_digest(out / rel) == digest == _lock(local_bench)["files"][rel]
+    assert _staging(operator.neg)[0] is operator.neg  # anything else (score cells) is sent as it is
+
+
+def test_options_are_checked():
+    with pytest.raises(UserError, match="max_retries"):
+        RayExecutor(1, max_retries=-1)
+    with pytest.raises(UserError, match="unknown executor 'dask'"):
+        make_executor("dask")
+
+
+# --- on a local Ray runtime (2 CPUs) ---------------------------------------------------------------------
+def test_generate_on_ray_gives_the_local_lock_even_when_a_worker_dies(ray_runtime, local_bench: Path, cache: Path, tmp_path: Path):
+    fault = tmp_path / "fault"
+    out = tmp_path / "ray"
+    executor = RayExecutor(2, max_retries=2, fault_file=fault)
+    summary = generate(MANIFEST, out, executor=executor, show_progress=False, cache=cache)
+    assert fault.is_file()  # one task killed its worker (os._exit) and was retried
+    assert summary.ran == summary.units == 12
+    assert _lock(out) == _lock(local_bench)
+    assert ray_runtime.is_initialized()  # a runtime the executor did not start is left running
+
+
+def test_a_worker_death_without_retries_fails_and_names_the_item(ray_runtime, tmp_path: Path):
+    executor = RayExecutor(1, max_retries=0, fault_file=tmp_path / "fault")
+    with pytest.raises(RuntimeError, match=r"task of 5 lost its worker 1 time"):
+        list(executor.map(operator.neg, [5]))
+    assert sorted(RayExecutor(1).map(operator.neg, [1, 2, 3])) == [-3, -2, -1]
+
+
+def test_a_unit_error_is_reraised_as_such(ray_runtime):
+    with pytest.raises(ZeroDivisionError):
+        list(RayExecutor(1).map(partial(operator.truediv, 1), [0]))
+
+
+def test_generate_cli_on_ray_without_shared_fs(ray_runtime, local_bench: Path, cache: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("CORRUPT_BENCH_CACHE", str(cache))
+    out = tmp_path / "ray"
+    result = CliRunner().invoke(app, ["generate", MANIFEST, "--out", str(out), "--executor", "ray", "--no-shared-fs"])
+    assert result.exit_code == 0, result.output
+    assert _lock(out) == _lock(local_bench)
+
+
+def test_score_on_ray_gives_the_local_table(ray_runtime, local_bench: Path, tmp_path: Path):
+    from corrupt_bench.harness.scoring import score
+
+    local = score("oracle-noise", local_bench, tmp_path / "local", config=ORACLE, device="cpu", show_progress=False)
+    remote = score("oracle-noise", local_bench, tmp_path / "ray", config=ORACLE, device="cpu", show_progress=False,
+                   executor=RayExecutor(1, num_gpus="auto"))  # fmt: skip
+    assert remote.n_computed == local.n_computed == 12 and remote.n_failed == 0
+    a, b = _table(tmp_path / "local"), _table(tmp_path / "ray")
+    assert len(a) == 12 and (a["mpjpe"] > 3.0).all() and a["error"].isna().all()  # offset + noise, no failed cell
+    pd.testing.assert_frame_equal(a, b)
+    joints = [pd.read_parquet(run / "per_joint.parquet").sort_values([*KEYS, "joint"]).reset_index(drop=True) for run in (tmp_path / "local", tmp_path / "ray")]
+    pd.testing.assert_frame_equal(*joints)
+    result = CliRunner().invoke(app, ["score", "--model", "oracle-noise", "--benchmark", str(local_bench), "--out", str(tmp_path / "ray"),
+                                      "--config", str(_yaml(tmp_path / "oracle.yaml", ORACLE)), "--device", "cpu", "--executor", "ray"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "12 already done" in result.output  # same run key: the Ray run resumes like a local one
+
+
+def _yaml(path: Path, data: dict) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data))
+    return path
