@@ -2,11 +2,12 @@
 synthetic source, for full frames and 256 px person crops, with 1 and 2 workers; then an estimate
 of the full Human3.6M-C test set on one 16-core machine.
 
-    python benchmarks/generate.py [--divisor 1] [--frames 12] [--workers 1 2]
+    python benchmarks/generate.py [--divisor 1] [--frames 12] [--workers 1 2] [--executor local ray]
 
 Frames per second count output images (one frame of one camera). The corruption mix is the
 Human3.6M-C set at severity 3 plus the clean cell (12 cells), so the figure is the mean over the
 benchmark's corruptions. The synthetic source is written once into a temporary cache and not timed.
+`--executor ray` adds rows on a local Ray runtime of `workers` CPUs (started and warmed up untimed).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main() -> None:
     parser.add_argument("--divisor", type=int, default=1, help="synthetic frame size 1000/divisor px (1: Human3.6M size)")
     parser.add_argument("--frames", type=int, default=12, help="frames per camera and cell")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--executor", nargs="+", default=["local"], choices=["local", "ray"])
     args = parser.parse_args()
 
     from corrupt_bench.generate.run import generate
@@ -70,21 +72,27 @@ def main() -> None:
             path.write_text(yaml.safe_dump(manifest(crop, args.frames, args.divisor, seconds)))
             generate(path, root / "warm", show_progress=False)  # writes the synthetic source (untimed)
             shutil.rmtree(root / "warm")
-            for workers in args.workers:
-                out = root / f"out-{workers}"
-                start = time.perf_counter()
-                summary = generate(path, out, workers=workers, show_progress=False)
-                seconds_taken = time.perf_counter() - start
-                rows.append((label, workers, summary.images, seconds_taken, summary.images / seconds_taken))
-                shutil.rmtree(out)
+            for kind in args.executor:
+                for workers in args.workers:
+                    executor = _executor(kind, workers, path, root)
+                    out = root / f"out-{workers}"
+                    start = time.perf_counter()
+                    summary = generate(path, out, workers=workers, executor=executor, show_progress=False)
+                    seconds_taken = time.perf_counter() - start
+                    rows.append((label, kind, workers, summary.images, seconds_taken, summary.images / seconds_taken))
+                    shutil.rmtree(out)
+                    if kind == "ray":
+                        import ray
+
+                        ray.shutdown()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
     size = 1000 // args.divisor
     print(f"\nsource: synthetic {size} x {size} px H.264, 4 cameras; cells: clean + {len(H36M_C)} Human3.6M-C corruptions at severity 3")
-    print(f"{'output':<12} {'workers':>7} {'images':>7} {'seconds':>8} {'images/s':>9}")
-    for label, workers, images, secs, fps in rows:
-        print(f"{label:<12} {workers:>7} {images:>7} {secs:>8.1f} {fps:>9.1f}")
+    print(f"{'output':<12} {'executor':>8} {'workers':>7} {'images':>7} {'seconds':>8} {'images/s':>9}")
+    for label, kind, workers, images, secs, fps in rows:
+        print(f"{label:<12} {kind:>8} {workers:>7} {images:>7} {secs:>8.1f} {fps:>9.1f}")
     load = os.getloadavg()[0]
     print(f"(1-minute load average at the end: {load:.1f} on {os.cpu_count()} cores; figures are inflated by other load)")
 
@@ -92,10 +100,27 @@ def main() -> None:
     total = H36M_TEST_IMAGES * cells
     print(f"\nHuman3.6M-C test set (h36m-c.yaml): {H36M_TEST_IMAGES:,} S9+S11 images at frame step 1 (4 cameras)"
           f" x {cells} cells (clean + {len(H36M_C)} corruptions x 5 severities) = {total:,} images")
-    for label, workers, _, _, fps in rows:
-        if workers == 1:
+    for label, kind, workers, _, _, fps in rows:
+        if workers == 1 and kind == "local":
             hours = total / (fps * 16) / 3600
             print(f"  {label}: {fps:.1f} images/s per worker -> about {hours:.1f} h on 16 workers (linear scaling assumed)")
+
+
+def _executor(kind: str, workers: int, path: Path, root: Path):
+    """None (generate's local pool) or a Ray executor on a fresh local runtime of `workers` CPUs,
+    warmed up (worker processes started, imports done) by an untimed run."""
+    if kind == "local":
+        return None
+    import ray
+
+    from corrupt_bench.generate.executors import make_executor
+    from corrupt_bench.generate.run import generate
+
+    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    executor = make_executor("ray", workers)
+    generate(path, root / "warm-ray", executor=executor, show_progress=False)
+    shutil.rmtree(root / "warm-ray")
+    return executor
 
 
 if __name__ == "__main__":
