@@ -101,7 +101,7 @@ def test_corruption_table_and_leaderboard(grid):
 
 def test_report_command_writes_tables_leaderboard_plots_and_summaries(tmp_path: Path):
     raw = raw_source(tmp_path / "raw", n_frames=6)
-    bench = generated_benchmark(tmp_path / "bench", raw, grid={"kp_noise": [1, 2], "view_drop": [1]})
+    bench = generated_benchmark(tmp_path / "bench", raw, grid={"kp_noise": [1, 2], "view_drop": [1]})  # 12 cells of 6 frames
     score("triangulation", bench, tmp_path / "tri", show_progress=False)
     score("oracle-noise", bench, tmp_path / "oracle", config={"offset_mm": 10.0}, show_progress=False)
     out = tmp_path / "report"

@@ -178,8 +178,9 @@ class Benchmark:
                 raise UserError(f"label file lacks columns {sorted(missing)}", cell.path)
         df["camera"] = df["camera"].astype(str)
         order = {c: i for i, c in enumerate(CAMERA_IDS)}
-        df = df.assign(_cam=df["camera"].map(lambda c: order.get(c, len(order)))).sort_values(["_cam", "frame"])
-        return df.drop(columns="_cam").reset_index(drop=True)
+        rank = np.array([order.get(c, len(order)) for c in df["camera"]], dtype=np.int64)
+        idx = np.lexsort((df["frame"].to_numpy(), rank))
+        return df.iloc[idx].reset_index(drop=True)
 
     def _raw_labels(self, cell: CellFile):
         import pandas as pd

@@ -30,15 +30,21 @@ class Group:
 
 def stack_column(df, column: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
     """A flat list column -> (rows, *shape) array; null entries become NaN (False for bool)."""
+    values = df[column].to_numpy()
+    size = int(np.prod(shape))
+    present = np.array([v is not None and not (np.isscalar(v) and v != v) for v in values], dtype=bool)
+    if present.all() and len(values):
+        try:
+            return np.stack(values).astype(dtype, copy=False).reshape(len(values), *shape)
+        except ValueError:
+            pass  # ragged: fall through to the per-row path, which names the fault
     fill = False if dtype is bool else np.nan
     out = np.full((len(df), *shape), fill, dtype=dtype)
-    size = int(np.prod(shape))
-    for i, value in enumerate(df[column].to_numpy()):
-        if value is not None and not (np.isscalar(value) and value != value):
-            arr = np.asarray(value, dtype=dtype)
-            if arr.size != size:
-                raise ValueError(f"column '{column}' holds {arr.size} values, expected {size}")
-            out[i] = arr.reshape(shape)
+    for i in np.flatnonzero(present):
+        arr = np.asarray(values[i], dtype=dtype)
+        if arr.size != size:
+            raise ValueError(f"column '{column}' holds {arr.size} values, expected {size}")
+        out[i] = arr.reshape(shape)
     return out
 
 
