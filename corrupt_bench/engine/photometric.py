@@ -49,8 +49,8 @@ def sample_contrast(rng: np.random.Generator, row: Mapping[str, Any], ctx: Frame
 
 
 def apply_contrast(image: np.ndarray, p: Contrast) -> np.ndarray:
-    # exact integer sums: the mean does not depend on SIMD summation order
-    means = image.reshape(-1, image.shape[-1]).sum(axis=0, dtype=np.uint64) / (image.shape[0] * image.shape[1])
+    # sums of uint8 values are integers below 2^53, exact in any summation order
+    means = np.array(cv2.sumElems(image)[: image.shape[-1]]) / (image.shape[0] * image.shape[1])
     levels = np.arange(256, dtype=np.float64)[:, None]
     lut = np.clip(np.rint((levels - means) * p.factor + means), 0, 255).astype(np.uint8)
     return cv2.LUT(image, lut.reshape(1, 256, image.shape[-1]))
