@@ -104,3 +104,42 @@ def demo_clip(
         crop_affine=np.stack(affines) if crop else None,
         n_frames=sequence_frames,
     )
+
+
+def synthetic_clip(n_views: int = 2, n_frames: int = 3, size: int = 160, start: int = 100, subject: str = "S9") -> Clip:
+    """Like `demo_clip`, but rendered by the synthetic Human3.6M source (`corrupt_bench.data.synth`):
+    the person walks, frames are cut as square person crops of `size` px."""
+    from corrupt_bench.data.crop import crop_image
+    from corrupt_bench.data.synth import (
+        DEFAULT_DIVISOR,
+        appearance_for,
+        camera_background,
+        render_frame,
+        synthetic_motion,
+    )
+
+    frames = start + np.arange(n_frames)
+    mocap = synthetic_motion(subject, "walk", int(frames[-1]) + 1)
+    cameras, images, joints, boxes, affines = [], [], [], [], []
+    for cam_id in CAMERA_IDS[:n_views]:
+        cam = get_camera(subject, cam_id).scaled(DEFAULT_DIVISOR)
+        background = camera_background(subject, cam_id, DEFAULT_DIVISOR, 0)
+        crops, views = [], []
+        for f in frames:
+            j_full = project_world(mocap[f], cam)
+            crop = square_box(person_box(j_full, 0.25))
+            views.append(crop_image(render_frame(mocap[f], cam, appearance_for(subject), background), crop, size))
+            crops.append(crop_affine(crop, size))
+        a = np.stack(crops)
+        j_img = np.einsum("tij,tkj->tki", a[:, :, :2], project_world(mocap[frames], cam)) + a[:, None, :, 2]
+        cameras.append(cam)
+        images.append(np.stack(views))
+        joints.append(j_img)
+        boxes.append(person_box(j_img, 0.1))
+        affines.append(a)
+    return Clip(
+        subject=subject, sequence="Walking 1", fps=50.0, frame_indices=frames.astype(np.int64),
+        cameras=tuple(cameras), images=np.stack(images), joints_2d=np.stack(joints),
+        joints_3d_world=mocap[frames], boxes=np.stack(boxes), mocap_world=mocap,
+        crop_affine=np.stack(affines), n_frames=len(mocap),
+    )  # fmt: skip

@@ -11,8 +11,17 @@ from corrupt_bench.engine.frames import demo_clip
 _RED, _GREEN, _WHITE = (230, 30, 30), (40, 220, 60), (255, 255, 255)
 
 
-def _tile(name: str, severity: int, seed: int, size: int) -> np.ndarray:
-    clip = demo_clip(n_views=2, n_frames=3, size=size, start=100)
+def preview_clip(size: int):
+    """The synthetic source's walking person when available, else the engine's stick figure."""
+    try:
+        from corrupt_bench.engine.frames import synthetic_clip
+
+        return synthetic_clip(n_views=2, n_frames=3, size=size, start=100)
+    except ImportError:
+        return demo_clip(n_views=2, n_frames=3, size=size, start=100)
+
+
+def _tile(name: str, severity: int, seed: int, size: int, clip) -> np.ndarray:
     out, rec = corrupt_clip(clip, name, severity, seed)
     tile = np.ascontiguousarray(out.images[0, 1])
     if rec.confidence is not None:  # keypoint corruption: clean joints green, corrupted red
@@ -31,7 +40,8 @@ def render_preview(name: str, severity: int, seed: int = 0, size: int = 160) -> 
 
     corruption = get_corruption(name)
     corruption.params(severity) if severity else None
-    tiles = [_tile(name, s, seed, size) for s in range(6)]
+    clip = preview_clip(size)
+    tiles = [_tile(name, s, seed, size, clip) for s in range(6)]
     width = 6 * size
     big = cv2.resize(tiles[severity], (2 * size, 2 * size), interpolation=cv2.INTER_NEAREST)
     top = np.full((2 * size + 30, width, 3), 24, np.uint8)
