@@ -130,13 +130,14 @@ class LinearLifter:
             self.module.weight.copy_(torch.linspace(-1.0, 1.0, 51 * 34).reshape(51, 34))
             self.module.bias.zero_()
         self.device = torch.device(device or "cpu")
+        self.module.to(self.device)
 
     def predict(self, batch: dict) -> np.ndarray:
         import torch
 
-        kp = torch.as_tensor(batch["keypoints_2d"], dtype=torch.float32)
+        kp = torch.as_tensor(batch["keypoints_2d"], dtype=torch.float32, device=self.device)
         out = self.module(kp.flatten(-2)).reshape(*kp.shape[:-2], 17, 3)
-        return out.numpy().astype(np.float64)
+        return out.cpu().numpy().astype(np.float64)
 
 
 def linear_lifter(config: dict, device) -> LinearLifter:

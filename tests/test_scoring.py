@@ -78,14 +78,14 @@ def test_filters_keep_clean(bench: Path, tmp_path: Path):
 def test_noise_is_keyed_not_batched(bench: Path, tmp_path: Path):
     """oracle-noise's seeded noise gives the same rows whatever the batch size or window."""
     cfg = {"offset_mm": 0.0, "noise_mm": 5.0, "seed": 3}
-    a = pd.read_parquet(score("oracle-noise", bench, tmp_path / "a", config=cfg, corruptions=["none"], batch_size=1, show_progress=False).results)
-    b = pd.read_parquet(score("oracle-noise", bench, tmp_path / "b", config={**cfg, "window": 5}, corruptions=["none"], batch_size=7, show_progress=False).results)
+    a = pd.read_parquet(score("oracle-noise", bench, tmp_path / "a", config=cfg, corruptions=["clean"], batch_size=1, show_progress=False).results)
+    b = pd.read_parquet(score("oracle-noise", bench, tmp_path / "b", config={**cfg, "window": 5}, corruptions=["clean"], batch_size=7, show_progress=False).results)
     key = ["subject", "sequence", "camera"]
     a, b = a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
     np.testing.assert_allclose(a["mpjpe"], b["mpjpe"], rtol=1e-12)
     assert (a["n_nonfinite"] == 0).all() and (b["n_nonfinite"] == 0).all()  # padded windows: every frame once
     assert 5.0 < a["mpjpe"].mean() < 12.0
-    c = pd.read_parquet(score("oracle-noise", bench, tmp_path / "c", config={**cfg, "seed": 4}, corruptions=["none"], show_progress=False).results)
+    c = pd.read_parquet(score("oracle-noise", bench, tmp_path / "c", config={**cfg, "seed": 4}, corruptions=["clean"], show_progress=False).results)
     assert not np.allclose(a["mpjpe"], c.sort_values(key)["mpjpe"])
 
 
@@ -98,13 +98,13 @@ def test_rerun_skips_finished_cells(bench: Path, tmp_path: Path):
     assert second.n_skipped == 12 and second.n_computed == 6
     assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items())
     assert len(pd.read_parquet(second.results)) == 18 * 4
-    other = score("triangulation", bench, run, config={"min_views": 3}, corruptions=["none"], show_progress=False)
+    other = score("triangulation", bench, run, config={"min_views": 3}, corruptions=["clean"], show_progress=False)
     assert other.n_skipped == 0 and other.n_computed == 3 and other.run_key != second.run_key  # another model key
 
 
 def test_failing_cells_are_recorded_and_retried(bench: Path, tmp_path: Path):
     run = tmp_path / "run"
-    summary = score("fixtures_bench:failing", bench, run, corruptions=["none"], show_progress=False)
+    summary = score("fixtures_bench:failing", bench, run, corruptions=["clean"], show_progress=False)
     df = pd.read_parquet(summary.results)
     assert summary.n_failed == 1 and summary.n_computed == 3
     bad = df[df["error"].notna()]
@@ -113,7 +113,7 @@ def test_failing_cells_are_recorded_and_retried(bench: Path, tmp_path: Path):
     good = df[df["error"].isna()]
     assert len(good) == 8 and (good["n_nonfinite"] == 6).all() and (good["n_frames"] == 12).all()
     assert good["mpjpe"].notna().all()  # means over the 6 finite frames only
-    again = score("fixtures_bench:failing", bench, run, corruptions=["none"], show_progress=False)
+    again = score("fixtures_bench:failing", bench, run, corruptions=["clean"], show_progress=False)
     assert again.n_skipped == 2 and again.n_computed == 1 and again.n_failed == 1
     log = (run / CELLS_DIR / again.run_key / "computed.log").read_text().splitlines()
     assert sum("S11" in line for line in log) == 2 and sum("S9" in line for line in log) == 2
@@ -137,7 +137,7 @@ def test_nonfinite_frames_are_excluded_not_averaged():
 
 def test_refiner_post_processes_each_sequence(bench: Path, tmp_path: Path):
     df = pd.read_parquet(
-        score("oracle-noise", bench, tmp_path / "run", refine="fixtures_bench:shift_refiner", corruptions=["none"], show_progress=False).results
+        score("oracle-noise", bench, tmp_path / "run", refine="fixtures_bench:shift_refiner", corruptions=["clean"], show_progress=False).results
     )
     np.testing.assert_allclose(df["mpjpe"], 5.0, atol=1e-9)
     assert set(df["refine"]) == {"fixtures_bench:shift_refiner"}
@@ -149,8 +149,8 @@ def test_checkpoint_weights_are_loaded_and_digested(bench: Path, tmp_path: Path)
     save_checkpoint(tmp_path / "ckpt", "fixtures_bench:linear_lifter", {}, state)
     loaded = load_predictor("fixtures_bench:linear_lifter", tmp_path / "ckpt", "cpu")
     assert torch.equal(loaded.module.bias, torch.ones(51))
-    a = score("fixtures_bench:linear_lifter", bench, tmp_path / "run", corruptions=["none"], show_progress=False)
-    b = score("fixtures_bench:linear_lifter", bench, tmp_path / "run", checkpoint=tmp_path / "ckpt", corruptions=["none"], show_progress=False)
+    a = score("fixtures_bench:linear_lifter", bench, tmp_path / "run", corruptions=["clean"], show_progress=False)
+    b = score("fixtures_bench:linear_lifter", bench, tmp_path / "run", checkpoint=tmp_path / "ckpt", corruptions=["clean"], show_progress=False)
     assert a.run_key != b.run_key and b.n_skipped == 0
     assert pd.read_parquet(b.results)["checkpoint"].str.len().eq(16).all()
     save_checkpoint(tmp_path / "ckpt2", "oracle-noise", {}, state)
@@ -173,6 +173,15 @@ def test_cli_score_and_user_errors(bench: Path, tmp_path: Path):
     assert result.exit_code == 2 and "did you mean 'oracle-noise'" in result.output
     result = runner.invoke(app, ["score", "--model", "triangulation", "--benchmark", str(tmp_path / "missing"), "--out", str(tmp_path / "y")])
     assert result.exit_code == 2 and "benchmark folder not found" in result.output
+    result = runner.invoke(app, ["score", "--model", "triangulation", "--benchmark", str(bench), "--corruptions", "kp_nosie", "--out", str(tmp_path / "z")])
+    assert result.exit_code == 2 and "no corruption kp_nosie in this benchmark (present: clean, kp_noise, view_drop)" in result.output
+
+
+def test_image_model_without_images_fails_its_cells_clearly(raw: Path, tmp_path: Path):
+    summary = score("fixtures_bench:image_probe", raw, tmp_path / "run", show_progress=False)
+    df = pd.read_parquet(summary.results)
+    assert summary.n_failed == summary.n_cells == 3
+    assert df["error"].str.contains("has no images").all()
 
 
 def test_killed_run_resumes_without_recomputing(tmp_path: Path):

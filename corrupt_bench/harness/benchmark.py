@@ -97,8 +97,9 @@ class Benchmark:
         relative robustness scores need them."""
         cells: list[CellFile] = []
         if self._raw is not None:
-            if variants and SOURCE_VARIANT not in variants:
-                return []
+            for what, asked, have in (("variant", variants, SOURCE_VARIANT), ("corruption", corruptions, CLEAN), ("severity", severities, 0)):
+                if asked and any(a != have for a in asked):
+                    raise UserError(f"a raw folder is scored as variant '{SOURCE_VARIANT}', corruption '{CLEAN}', severity 0 only ({what} {asked} asked)", self.root)
             for ref in self._raw.sequences():
                 cells.append(CellFile(SOURCE_VARIANT, CLEAN, 0, ref.subject, ref.sequence, None))
             return cells
@@ -123,7 +124,19 @@ class Benchmark:
             cells.append(CellFile(variant, corruption, severity, subject, sequence, path))
         if not cells:
             raise UserError("no label files (<variant>/<corruption>/<severity>/labels/*.parquet) match", self.root)
+        self._check_selection(corruptions, severities, variants)
         return cells
+
+    def _check_selection(self, corruptions, severities, variants) -> None:
+        """A named corruption, severity or variant that the benchmark does not hold is a user error."""
+        present = [p.relative_to(self.root).parts[:3] for p in self.root.glob("*/*/*/labels")]
+        checks = (("variant", variants, {v for v, _, _ in present}), ("corruption", corruptions, {c for _, c, _ in present}),
+                  ("severity", severities, {int(s) for _, _, s in present if s.isdigit()}))  # fmt: skip
+        for what, asked, have in checks:
+            missing = [a for a in asked or [] if a not in have]
+            if missing:
+                known = ", ".join(str(h) for h in sorted(have))
+                raise UserError(f"no {what} {', '.join(map(str, missing))} in this benchmark (present: {known})", self.root)
 
     # -- data --------------------------------------------------------------------------------------
     def camera(self, subject: str, camera_id: str) -> Camera:

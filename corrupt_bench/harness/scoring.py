@@ -179,6 +179,8 @@ class CellScorer:
         info = df.drop_duplicates("camera").set_index("camera")
         stride = np.diff(np.unique(df["frame"].to_numpy()))
         fps = FPS / float(np.median(stride)) if len(stride) else FPS
+        if self.spec.kind == "images" and not has_values(df, "image"):
+            raise ValueError("this cell has no images (keypoint-only output or a raw source); image models need a generated benchmark with images")
         rows, joint_rows = [], []
         for group in build_groups(df, self.spec, input_2d, self.bench.root):
             pred = self.predict_group(cell, group)
