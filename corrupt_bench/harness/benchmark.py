@@ -74,11 +74,14 @@ class Benchmark:
     # -- identity ----------------------------------------------------------------------------------
     @property
     def lock_digest(self) -> str:
-        """SHA-256 (16 hex) of lock.json; for a raw folder, of its file names, sizes and cameras.json."""
+        """16 hex of SHA-256 of the lock's `content_digest` (else of lock.json); for a raw folder, of its
+        file names, sizes and JSON files (cameras.json)."""
         if self._lock_digest is None:
             h = hashlib.sha256()
             if self.is_generated:
-                h.update((self.root / LOCK_FILE).read_bytes())
+                lock = self._lock()
+                content = lock.get("content_digest") if isinstance(lock, dict) else None
+                h.update(str(content).encode() if content else (self.root / LOCK_FILE).read_bytes())
             else:
                 for path in sorted(self.root.rglob("*")):
                     if path.is_file() and path.suffix in (".cdf", ".mp4", ".json"):
@@ -234,9 +237,14 @@ class Benchmark:
         """Provenance recorded with a run."""
         info = {"path": str(self.root.resolve()), "lock_digest": self.lock_digest, "generated": self.is_generated}
         if self.is_generated:
-            try:
-                lock = json.loads((self.root / LOCK_FILE).read_text())
-                info["manifest_digest"] = lock.get("manifest_digest") if isinstance(lock, dict) else None
-            except json.JSONDecodeError as exc:
-                raise UserError(f"lock file is not valid JSON (line {exc.lineno})", self.root / LOCK_FILE) from exc
+            lock = self._lock()
+            manifest = lock.get("manifest") if isinstance(lock, dict) else None
+            info["content_digest"] = lock.get("content_digest") if isinstance(lock, dict) else None
+            info["manifest"] = manifest if isinstance(manifest, dict) else None
         return info
+
+    def _lock(self):
+        try:
+            return json.loads((self.root / LOCK_FILE).read_text())
+        except json.JSONDecodeError as exc:
+            raise UserError(f"lock file is not valid JSON (line {exc.lineno})", self.root / LOCK_FILE) from exc

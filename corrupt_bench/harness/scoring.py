@@ -175,14 +175,15 @@ class CellScorer:
         input_2d = self.input_2d(df)
         if input_2d == "detector":
             df = self._with_detections(df)
-        occlusion_recorded = "occluded" in df.columns and bool(np.any([np.any(v) for v in df["occluded"] if v is not None]))
         info = df.drop_duplicates("camera").set_index("camera")
         stride = np.diff(np.unique(df["frame"].to_numpy()))
         fps = FPS / float(np.median(stride)) if len(stride) else FPS
         if self.spec.kind == "images" and not has_values(df, "image"):
             raise ValueError("this cell has no images (keypoint-only output or a raw source); image models need a generated benchmark with images")
         rows, joint_rows = [], []
-        for group in build_groups(df, self.spec, input_2d, self.bench.root):
+        groups = build_groups(df, self.spec, input_2d, self.bench.root)
+        occlusion_recorded = any(bool(g.arrays["occluded"].any()) for g in groups)  # the corruption hid joints
+        for group in groups:
             pred = self.predict_group(cell, group)
             for v, camera in enumerate(group.camera_ids):
                 seq = pred[v]
