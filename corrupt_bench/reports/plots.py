@@ -56,15 +56,15 @@ def heatmap(table: pd.DataFrame, out: Path, metric: str = "mpjpe") -> list[Path]
         wide = g.pivot_table(index="model", columns="corruption", values="mean", aggfunc="mean")
         if wide.empty:
             continue
-        fig, ax = plt.subplots(figsize=(1.2 + 0.7 * wide.shape[1], 1.2 + 0.45 * wide.shape[0]), dpi=100)
+        fig, ax = plt.subplots(figsize=(max(4.5, 2.5 + 0.7 * wide.shape[1]), max(2.8, 1.6 + 0.45 * wide.shape[0])), dpi=100)
         image = ax.imshow(wide.to_numpy(dtype=float), cmap="viridis", aspect="auto")
         ax.set_xticks(range(wide.shape[1]), [str(c) for c in wide.columns], rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(wide.shape[0]), [str(i) for i in wide.index], fontsize=8)
         for (i, j), value in np.ndenumerate(wide.to_numpy(dtype=float)):
             if np.isfinite(value):
                 ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=7, color="w")
-        fig.colorbar(image, ax=ax, label=f"mean {metric} over severities")
-        ax.set_title(f"{variant}: {metric}", fontsize=9)
+        fig.colorbar(image, ax=ax)
+        ax.set_title(f"{variant}: {metric}, mean over severities", fontsize=9)
         fig.tight_layout()
         path = out / f"heatmap_{_slug(variant)}.png"
         fig.savefig(path)
