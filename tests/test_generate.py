@@ -134,6 +134,7 @@ def test_sigkill_then_rerun_gives_identical_lock(demo_runs, cache, tmp_path):
     assert summary.done_before == done and summary.ran == total - done
     assert (out / LOCK_NAME).read_bytes() == (demo_runs[name] / LOCK_NAME).read_bytes()
     assert verify(out).ok
+    assert not list(out.glob("**/.*.tmp"))  # what the kill left half-written is gone
 
 
 def test_rerun_of_a_finished_run_changes_nothing(demo_runs):

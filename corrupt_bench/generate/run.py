@@ -161,6 +161,7 @@ def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
             per_frame = 1
         chunk = ctx.chunk_frames or int(max(1, min(MAX_CHUNK_FRAMES, CHUNK_BYTES // max(per_frame, 1))))
         cell_dir = safe_join(out, unit.variant, unit.corruption, str(unit.severity))
+        _remove_stale_temporaries(out, cell_dir, unit)
         files: dict[str, str] = {}
         columns: dict[str, list] = {name: [] for name in _LABEL_NAMES}
         # rows are gathered per chunk then ordered frame-major (frame, camera in manifest order)
@@ -266,6 +267,16 @@ _LABEL_NAMES = (
     "image", "joints_3d_cam", "joints_3d_world", "joints_2d", "joints_2d_crop", "box", "crop", "image_size",
     "keypoints_2d", "keypoint_conf", "occluded", "view_valid", "time_offset", "params",
 )  # fmt: skip
+
+
+def _remove_stale_temporaries(out: Path, cell_dir: Path, unit: WorkUnit) -> None:
+    """Temporary files a killed run of this unit left behind (the unit is about to be redone)."""
+    marker = lockmod.marker_path(out, unit.key)
+    patterns = [(cell_dir, f"labels/.{unit.stem}.parquet.*.tmp"), (marker.parent, f".{marker.name}.*.tmp")]
+    patterns += [(cell_dir, f"images/{unit.stem}.{camera}/.*.tmp") for camera in unit.cameras]
+    for folder, pattern in patterns:
+        for path in folder.glob(pattern):
+            path.unlink(missing_ok=True)
 
 
 def _stack_padded(views: list[np.ndarray]) -> np.ndarray:
