@@ -22,7 +22,7 @@ from corrupt_bench.errors import UserError
 from corrupt_bench.generate import lock as lockmod
 from corrupt_bench.generate.manifest import CLEAN, Manifest, canonical_dict, load_manifest
 from corrupt_bench.generate.planner import Plan, WorkUnit, plan
-from corrupt_bench.generate.sources import SourceConfig, open_source, resolve_source
+from corrupt_bench.generate.sources import FPS, SourceConfig, open_source, resolve_source
 from corrupt_bench.generate.writers import (
     atomic_write_bytes,
     decode_image,
@@ -168,6 +168,7 @@ def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
         # clip-level corruptions (subframe_desync) look at neighbouring frames: each chunk is read
         # with CLIP_LEVEL_OVERLAP frames of overlap on both sides and only its own frames are kept
         pad = _overlap(corruption, unit.severity, manifest.frame_step)
+        overlap_cache: list[dict[int, np.ndarray]] = [{} for _ in readers]
         for start in range(0, len(unit.frames), chunk):
             lo, hi = max(0, start - pad), min(len(unit.frames), start + chunk + pad)
             frames = unit.frames[lo:hi]
@@ -187,9 +188,16 @@ def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
             if with_images:
                 views = []
                 for v, reader in enumerate(readers):
-                    frames_v = [reader.frame(int(f)) for f in frames]
-                    if size is not None:
-                        frames_v = [crop_image(img, crops[v, t], size) for t, img in enumerate(frames_v)]
+                    frames_v = []
+                    for t, f in enumerate(frames):
+                        image = overlap_cache[v].get(f)
+                        if image is None:
+                            image = reader.frame(int(f))
+                            if size is not None:
+                                image = crop_image(image, crops[v, t], size)
+                        frames_v.append(image)
+                    # the overlap of the next chunk is taken from here, not decoded again (no seek back)
+                    overlap_cache[v] = dict(zip(frames[-2 * pad :], frames_v[-2 * pad :], strict=True)) if pad else {}
                     views.append(np.stack(frames_v))
                 native = [(view.shape[2], view.shape[1]) for view in views]  # (W, H) per view
                 images = _stack_padded(views)
@@ -203,7 +211,7 @@ def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
             clip = Clip(
                 subject=seq.subject,
                 sequence=seq.sequence,
-                fps=50.0,
+                fps=FPS,
                 frame_indices=idx,
                 cameras=tuple(cams),
                 images=images,
