@@ -97,14 +97,14 @@ GOLDEN: dict[tuple[str, int], str] = {
     ("shot_noise", 3): "d6aca12500f57749",
     ("speckle_noise", 3): "b38c221639c2fdd0",
     ("subframe_desync", 3): "c6e3c4eefbc9ca49",
-    ("temporal_occlusion", 3): "596d32ae0d90a20c",
+    ("temporal_occlusion", 3): "702b1bfa2a3b0365",
     ("view_drop", 3): "bbee22df3199caad",
     ("voc_occluder", 3): "3b218d5fdd97a842",
     ("gaussian_noise", 5): "458d70a9e63afc8d",
     ("voc_occluder", 5): "19efa0e42318b7b5",
     ("subframe_desync", 5): "224b33e1fb57e478",
     ("view_drop", 5): "5a2fb4c358f4f328",
-    ("temporal_occlusion", 5): "fa6a4f0857be2210",
+    ("temporal_occlusion", 5): "56d82258531ce55d",
 }  # numpy 2.4.x, opencv-python-headless 5.0.0
 
 

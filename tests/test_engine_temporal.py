@@ -117,3 +117,20 @@ def test_view_drop_keeps_one_view_and_blacks_out_dropped_ones():
 def test_pixel_corruption_needs_images():
     with pytest.raises(UserError, match="no images"):
         corrupt_clip(keypoints_only(test_clip()), "gaussian_noise", 1, 0)
+
+
+def test_temporal_occlusion_with_voc_objects_shares_the_windows():
+    base = get_corruption("temporal_occlusion")
+    table = {s: dict(row) for s, row in base.table.items()}
+    table[4] = {**table[4], "kind": "voc"}
+    voc = replace(base, table=table)
+    clip = test_clip(n_views=1, n_frames=100, size=48, start=0, step=2)  # 4 s
+    out_e, rec_e = corrupt_clip(clip, "temporal_occlusion", 4, 5)
+    out_v, rec_v = corrupt_clip(clip, "temporal_occlusion", 4, 5, corruption=voc)
+    active = np.array([p["active"] for p in rec_v.params[0]])
+    assert np.array_equal(active, [p["active"] for p in rec_e.params[0]])
+    assert active.any() and not active.all()
+    changed = np.any(out_v.images[0] != clip.images[0], axis=(1, 2, 3))
+    assert np.array_equal(changed, active)
+    assert rec_v.occluded[0, active].any() and not rec_v.occluded[0, ~active].any()
+    assert rec_v.params[0][int(np.argmax(active))]["overlay"]["bank"]

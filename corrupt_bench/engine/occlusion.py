@@ -223,39 +223,67 @@ class SpanOcclusion:
     active: bool
     start_s: float  # occlusion start within the window
     duration_s: float
-    rects: np.ndarray  # (0 or 1, 4) int
+    kind: str  # "erase" (flat colour rectangle) or "voc" (an object of the occluder bank)
+    rects: np.ndarray  # (0 or 1, 4) int: the occluder's rectangle when active
     colour: tuple[int, int, int]
+    overlay: Overlay | None = None  # kind "voc": the object, resized to the rectangle
 
 
 def sample_temporal(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> SpanOcclusion:
-    """Per window of `window_s` seconds one occlusion of `duration_s`; its start, shape, position and
-    colour come from the window's key, so every frame of the window agrees."""
+    """Per window of `window_s` seconds one occlusion of `duration_s`; its start, shape, position,
+    colour or object come from the window's key, so every frame of the window agrees."""
     if ctx.key is None:
         raise ValueError("temporal_occlusion needs FrameContext.key (spans are keyed)")
-    window_s, duration = float(row["window_s"]), float(row["duration_s"])
+    window_s, duration, kind = float(row["window_s"]), float(row["duration_s"]), str(row["kind"])
+    if kind not in ("erase", "voc"):
+        raise ValueError(f"temporal_occlusion kind must be 'erase' or 'voc', got {kind!r}")
     window = int(math.floor(ctx.time / window_s + 1e-9))
-    start_u, colour, aspect, fx, fy = _window_draws(ctx.key.span(window, "window"))
+    start_u, colour, aspect, fx, fy, object_u, flip = _window_draws(ctx.key.span(window, "window"))
     start = start_u * max(window_s - duration, 0.0)
     local = ctx.time - window * window_s
     active = start - 1e-9 <= local < start + duration - 1e-9
+    overlay = None
+    if kind == "voc":
+        bank = _bank(ctx)
+        index = min(int(object_u * len(bank)), len(bank) - 1)
+        occ = bank.occluders[index]
+        aspect = occ.shape[1] / occ.shape[0]  # the object keeps its own aspect
     rect = erase_rect(float(row["cover"]), aspect, fx, fy, ctx)
+    if kind == "voc" and active:
+        x0, y0, x1, y1 = rect
+        w, h = max(x1 - x0, 1), max(y1 - y0, 1)
+        patch = cv2.resize(occ, (w, h), interpolation=cv2.INTER_AREA if w < occ.shape[1] else cv2.INTER_LINEAR)
+        if flip:
+            patch = np.ascontiguousarray(patch[:, ::-1])
+        bx0, by0, bx1, by1 = ctx.box_or_frame()
+        scale = max(w, h) / max(bx1 - bx0, by1 - by0)
+        overlay = Overlay(bank.digest, (Placement(index, x0, y0, float(scale), bool(flip)),), (patch,))
     rects = np.array([rect] if active else [], dtype=np.int64).reshape(-1, 4)
-    return SpanOcclusion(window, bool(active), start, duration, rects, colour)
+    return SpanOcclusion(window, bool(active), start, duration, kind, rects, colour, overlay)
 
 
 @lru_cache(maxsize=1024)
-def _window_draws(key) -> tuple[float, tuple[int, int, int], float, float, float]:
+def _window_draws(key) -> tuple[float, tuple[int, int, int], float, float, float, float, bool]:
     span = key.generator()
     start_u = float(span.uniform(0.0, 1.0))
     colour = tuple(int(c) for c in span.integers(0, 256, size=3))
-    return (start_u, colour, *erase_draws(span))
+    aspect, fx, fy = erase_draws(span)
+    return start_u, colour, aspect, fx, fy, float(span.uniform(0.0, 1.0)), bool(span.integers(0, 2))
 
 
 def apply_temporal(image: np.ndarray, p: SpanOcclusion) -> np.ndarray:
+    if p.overlay is not None:
+        return apply_overlay(image, p.overlay)
     out = image.copy()
     for x0, y0, x1, y1 in p.rects:
         out[y0:y1, x0:x1] = p.colour
     return out
+
+
+def occlusion_temporal(p: SpanOcclusion, ctx: FrameContext) -> np.ndarray:
+    if p.overlay is not None:
+        return occlusion_overlay(p.overlay, ctx)
+    return _joints_in_rects(p.rects, ctx)
 
 
 FAMILIES = (
@@ -266,7 +294,7 @@ FAMILIES = (
         sample_overlay, apply_overlay, occlusion_overlay,
     ),  # fmt: skip
     Family(
-        "temporal_occlusion", "temporal", "occlusion", ("window_s", "duration_s", "cover"),
-        sample_temporal, apply_temporal, occlusion_rects,
+        "temporal_occlusion", "temporal", "occlusion", ("window_s", "duration_s", "cover", "kind"),
+        sample_temporal, apply_temporal, occlusion_temporal,
     ),  # fmt: skip
 )
