@@ -154,3 +154,19 @@ def test_cli_train_resumes_a_finished_run(synth, tmp_path):
     again = runner.invoke(app, [*args, "--epochs", "1"])
     assert again.exit_code == 0, again.output
     assert len((out / "train_log.csv").read_text().splitlines()) == 2  # nothing left to train
+
+
+def test_scores_through_the_cli(trained, synth, tmp_path):
+    import pandas as pd
+
+    from corrupt_bench.cli import app
+
+    _, ckpt = trained
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["score", "--model", "tcn-lifter", "--checkpoint", str(ckpt), "--benchmark", str(synth),
+                                      "--out", str(run), "--device", "cpu", "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    df = pd.read_parquet(run / "results.parquet")
+    assert len(df) > 0 and df["error"].isna().all()
+    assert set(df["input_2d"]) == {"gt"} and "S9" in set(df["subject"])
+    assert np.all(np.isfinite(df["mpjpe"])) and np.all(df["mpjpe"] > 0) and (df["n_nonfinite"] == 0).all()
