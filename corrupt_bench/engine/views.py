@@ -142,6 +142,8 @@ def desync_clip(clip, corruption, severity: int, seed: int, occluder_bank=None):
         raise UserError("subframe_desync needs the clip's mocap_world to recompute the 2D labels")
     row = corruption.params(severity)
     frames = np.asarray(clip.frame_indices, dtype=np.float64)
+    if np.any(np.diff(frames) <= 0):
+        raise ValueError("subframe_desync needs strictly increasing frame_indices")
     v_n, t_n = clip.n_views, clip.n_times
     images = None if clip.images is None else np.empty_like(clip.images)
     joints = np.empty((v_n, t_n, 17, 2), dtype=np.float64)
