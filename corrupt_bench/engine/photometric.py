@@ -1,7 +1,7 @@
 """Photometric and codec corruptions after ImageNet-C: brightness, contrast, jpeg_compression, pixelate.
 
 All are deterministic (no random draw). Brightness shifts HSV value exactly (rgb * new_v / v);
-contrast scales about the per-channel image mean through a LUT; JPEG goes through OpenCV's
+contrast scales about the per-channel image mean (one affine map per channel); JPEG goes through OpenCV's
 libjpeg (digests hold for the OpenCV build recorded with them); pixelate block sizes are stated
 for a 224 px person and scaled by `FrameContext.spatial_scale()`.
 """
@@ -50,10 +50,13 @@ def sample_contrast(rng: np.random.Generator, row: Mapping[str, Any], ctx: Frame
 
 def apply_contrast(image: np.ndarray, p: Contrast) -> np.ndarray:
     # sums of uint8 values are integers below 2^53, exact in any summation order
-    means = np.array(cv2.sumElems(image)[: image.shape[-1]]) / (image.shape[0] * image.shape[1])
-    levels = np.arange(256, dtype=np.float64)[:, None]
-    lut = np.clip(np.rint((levels - means) * p.factor + means), 0, 255).astype(np.uint8)
-    return cv2.LUT(image, lut.reshape(1, 256, image.shape[-1]))
+    channels = image.shape[-1]
+    means = np.array(cv2.sumElems(image)[:channels]) / (image.shape[0] * image.shape[1])
+    # out_c = factor * x_c + (1 - factor) * mean_c, rounded and saturated once (cv2.transform)
+    matrix = np.zeros((channels, channels + 1))
+    matrix[np.arange(channels), np.arange(channels)] = p.factor
+    matrix[:, channels] = (1.0 - p.factor) * means
+    return cv2.transform(image, matrix)
 
 
 @dataclass(frozen=True)
