@@ -86,22 +86,25 @@ IMAGECORRUPTIONS_NAMES = {
 }  # fmt: skip
 
 
-def median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up (tables, caches)
-    times = []
+def interleaved_medians(fns: dict[str, object], repeats: int) -> dict[str, float | None]:
+    """Median ms of each function, timed round-robin so that background load hits all alike.
+    A function that raises (a broken transform of another library) gets None."""
+    alive = {}
+    for label, fn in fns.items():
+        if fn is None:
+            continue
+        try:
+            fn()  # warm-up (tables, caches)
+            alive[label] = fn
+        except Exception as exc:
+            print(f"{label} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    times: dict[str, list[float]] = {label: [] for label in alive}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000)
-
-
-def _try_median(fn, repeats: int, label: str) -> float | None:
-    try:
-        return median_ms(fn, repeats)
-    except Exception as exc:  # a broken transform of the other library: report, do not stop
-        print(f"{label} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return None
+        for label, fn in alive.items():
+            start = time.perf_counter()
+            fn()
+            times[label].append(time.perf_counter() - start)
+    return {label: (float(np.median(times[label]) * 1000) if label in times else None) for label in fns}
 
 
 def frame(size: int) -> np.ndarray:
@@ -119,12 +122,11 @@ def main(argv: list[str] | None = None) -> None:
     cv2.setNumThreads(1)
     corrupt = _import_imagecorruptions()
     rows = []
-    names = [c.name for c in list_corruptions() if c.modality == "pixel"]
+    names = [c.name for c in list_corruptions() if c.modality in ("pixel", "temporal")]
     for size in args.sizes:
         image = frame(size)
         c0 = (size - 224) / 2
         ctx_box = np.array([c0, c0, c0 + 224, c0 + 224])  # a 224 px person: spatial scale 1
-        copy_ms = median_ms(lambda image=image: np.copyto(np.empty_like(image), image), args.repeats)
         for name in names:
             corruption = get_corruption(name)
             row = corruption.table[SEVERITY]
@@ -136,18 +138,22 @@ def main(argv: list[str] | None = None) -> None:
                 ctx = FrameContext("S9", "Bench", "54138969", i, 10**9, 50.0, image.shape[:2], box, None, key)
                 return corruption.apply(image, corruption.sample(key.generator(), SEVERITY, ctx))
 
-            ours_ms = median_ms(ours, args.repeats)
-            ic_ms = None
+            ic = None
             if corrupt is not None and name in IMAGECORRUPTIONS_NAMES:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    ic_ms = median_ms(lambda n=IMAGECORRUPTIONS_NAMES[name], image=image: corrupt(image, corruption_name=n, severity=SEVERITY), args.repeats)
+
+                def ic(n=IMAGECORRUPTIONS_NAMES[name], image=image):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        return corrupt(image, corruption_name=n, severity=SEVERITY)
+
             aug = _albumentations_ops(name, row, size)
-            al_ms = None if aug is None else _try_median(lambda aug=aug, image=image: aug(image=image), args.repeats, f"albumentations {name}")
-            rows.append((name, size, ours_ms, ic_ms, al_ms, copy_ms))
-            print(f"{name} {size}: ours {ours_ms:.2f} ms", file=sys.stderr)
+            album = None if aug is None else (lambda aug=aug, image=image: aug(image=image))
+            copy = lambda image=image: np.copyto(np.empty_like(image), image)  # noqa: E731
+            ms = interleaved_medians({"ours": ours, "ic": ic, "album": album, "copy": copy}, args.repeats)
+            rows.append((name, size, ms["ours"], ms["ic"], ms["album"], ms["copy"]))
+            print(f"{name} {size}: {ms}", file=sys.stderr)
     fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
-    print(f"\nSingle thread, severity {SEVERITY}, median of {args.repeats}; ours = sample + apply. "
+    print(f"\nSingle thread, severity {SEVERITY}, median of {args.repeats}; ours = sample + apply; timed round-robin with the others. "
           f"numpy {np.__version__}, OpenCV {cv2.__version__}.\n")  # fmt: skip
     print("| corruption | size | ours ms | imagecorruptions 1.1.2 ms | albumentations 2.0.8 ms | np.copyto ms | x faster than IC | ours / albumentations |")
     print("|---|---|---|---|---|---|---|---|")
