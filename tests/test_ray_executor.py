@@ -117,6 +117,16 @@ def test_a_worker_death_without_retries_fails_and_names_the_item(ray_runtime, tm
     assert sorted(RayExecutor(1).map(operator.neg, [1, 2, 3])) == [-3, -2, -1]
 
 
+def test_gpu_request_follows_the_cluster(ray_runtime):
+    """A score cell asks for a GPU only when the cluster has one; GPU workers are reused (max_calls 0)."""
+    assert RayExecutor(1, num_gpus="auto").task_gpus(ray_runtime) == 0.0  # this runtime has no GPU
+    assert RayExecutor(1, num_gpus=1).task_gpus(ray_runtime) == 1.0
+    gpu_task = RayExecutor(1, max_retries=2).remote_task(ray_runtime, 1.0)
+    assert gpu_task._default_options["num_gpus"] == 1.0 and gpu_task._default_options["max_calls"] == 0
+    assert gpu_task._default_options["max_retries"] == 2
+    assert "max_calls" not in RayExecutor(1).remote_task(ray_runtime, 0.0)._default_options
+
+
 def test_a_unit_error_is_reraised_as_such(ray_runtime):
     with pytest.raises(ZeroDivisionError):
         list(RayExecutor(1).map(partial(operator.truediv, 1), [0]))

@@ -165,18 +165,21 @@ class RayExecutor:
             return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
         return float(self.num_gpus)
 
+    def remote_task(self, ray, gpus: float):
+        """The Ray remote function of this executor's tasks (`_run_task` with its resources)."""
+        options: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": gpus, "max_retries": self.max_retries,
+                                   "retry_exceptions": False}  # fmt: skip
+        if gpus > 0:
+            options["max_calls"] = 0  # Ray's default for GPU tasks is 1: reuse the worker (and its loaded model)
+        return ray.remote(**options)(_run_task)
+
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         ray = import_ray()
         started = self._connect(ray)
         pending: dict[Any, T] = {}
         try:
             send, land = (fn, lambda result: result) if self.shared_fs else _staging(fn)
-            gpus = self.task_gpus(ray)
-            options: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": gpus, "max_retries": self.max_retries,
-                                       "retry_exceptions": False}  # fmt: skip
-            if gpus > 0:
-                options["max_calls"] = 0  # reuse the worker (and the model it loaded) across cells
-            task = ray.remote(_run_task).options(**options)
+            task = self.remote_task(ray, self.task_gpus(ray))
             limit = self.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
             fn_ref = ray.put(send)  # shipped once, not once per task
             iterator = iter(items)
