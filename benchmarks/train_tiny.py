@@ -59,8 +59,11 @@ class Context:
             t0 = time.perf_counter()
             result = get_trainer(name)(load_config(name, config), data=self.data, out=out, device=self.device)
             self.timings[f"train {name}"] = time.perf_counter() - t0
-            print(f"[{name}] loss {result.first_loss:.4g} -> {result.last_loss:.4g} "
-                  f"({result.epochs_run} epochs run now, {self.timings[f'train {name}']:.0f} s)", flush=True)
+            import pandas as pd
+
+            log = pd.read_csv(out / "train_log.csv")  # the whole run, also when it was resumed or reused
+            print(f"[{name}] loss {log['loss'].iloc[0]:.4g} -> {log['loss'].iloc[-1]:.4g} over {len(log)} epochs, "
+                  f"{log['seconds'].sum():.0f} s training ({result.epochs_run} epochs run now)", flush=True)
             self._cache[key] = out
         return self._cache[key]
 
@@ -186,6 +189,8 @@ MODELS: dict[str, Callable[[Context], list[Row]]] = {
     "mean-pose": eval_mean_pose,
     "detector2d": eval_detector2d,
     "tcn-lifter": lifter_entry("tcn-lifter"),
+    "dtf": lifter_entry("dtf"),
+    "syncdiffpose": lifter_entry("syncdiffpose"),
 }
 
 
