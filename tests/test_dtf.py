@@ -98,8 +98,9 @@ def test_full_config_builds_with_the_paper_sizes():
 def synthetic(tmp_path_factory):
     from corrupt_bench.data.synth import write_synthetic
 
-    return write_synthetic(tmp_path_factory.mktemp("synth") / "raw", subjects=("S1", "S9"), actions=("walk",),
-                           seconds=1.0, divisor=20, seed=0, workers=1)
+    # one folder shared by the dtf and syncdiffpose tests (write_synthetic skips what is already written)
+    return write_synthetic(tmp_path_factory.getbasetemp() / "synth_S1_S9_walk_1s", subjects=("S1", "S9"),
+                           actions=("walk",), seconds=1.0, divisor=20, seed=0, workers=1)
 
 
 @pytest.fixture(scope="module")
