@@ -85,6 +85,9 @@ def test_one_deleted_label_row_is_caught(copy):
     result = _verify_cli(copy)
     assert result.exit_code == 1
     assert "altered: v/clean/0/labels/S9_Walking.parquet" in result.output
+    # the same with a worker pool
+    result = runner.invoke(app, ["verify", str(copy), "--workers", "2"])
+    assert result.exit_code == 1 and "1 altered" in result.output
 
 
 def test_missing_and_extra_files_are_listed(copy):

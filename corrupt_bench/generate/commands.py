@@ -58,11 +58,12 @@ def generate_command(
 def verify_command(
     bench: Path = typer.Argument(..., help="A generated benchmark folder (with lock.json)."),
     show: int = typer.Option(20, "--show", help="How many paths to list per kind of difference."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
 ) -> None:
     """Recompute every digest of lock.json; list missing, extra and altered files (exit 1 if any)."""
     from corrupt_bench.generate.lock import verify
 
-    report = verify(bench, show_progress=True)
+    report = verify(bench, show_progress=True, workers=workers)
     for kind in ("missing", "extra", "altered"):
         paths = getattr(report, kind)
         for rel in paths[:show]:

@@ -210,8 +210,11 @@ def _check_one(args: tuple[str, str, str]) -> tuple[str, str]:
     return rel, "ok" if actual == expected else "altered"
 
 
-def verify(out: Path, lock: dict | None = None, show_progress: bool = False) -> VerifyReport:
+def verify(out: Path, lock: dict | None = None, show_progress: bool = False, workers: int = 1) -> VerifyReport:
     """Recompute the digest of every file of the lock; list missing, extra and altered files."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     from corrupt_bench.cli_utils import progress
 
     out = Path(out)
@@ -222,13 +225,22 @@ def verify(out: Path, lock: dict | None = None, show_progress: bool = False) -> 
     report.extra = sorted(present - set(expected))
     report.missing = sorted(set(expected) - present)
     todo = [(str(out), rel, digest) for rel, digest in sorted(expected.items()) if rel in present]
-    items = map(_check_one, todo)
+    pool = None
+    if workers > 1 and len(todo) > 1:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        items = pool.map(_check_one, todo, chunksize=max(1, min(256, len(todo) // (8 * workers))))
+    else:
+        items = map(_check_one, todo)
     if show_progress:
         items = progress(items, total=len(todo), description="verify")
-    for rel, status in items:
-        report.checked += 1
-        if status != "ok":
-            report.altered.append(rel)
+    try:
+        for rel, status in items:
+            report.checked += 1
+            if status != "ok":
+                report.altered.append(rel)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     report.altered.sort()
     manifest_file = out / MANIFEST_NAME
     info = lock.get("manifest", {})
