@@ -165,3 +165,19 @@ def test_score_cli_runs_dtf(trained, synthetic, tmp_path):
     df = pd.read_parquet(tmp_path / "run" / "results.parquet")
     assert len(df) > 0 and "S9" in set(df["subject"])
     assert np.isfinite(df["mpjpe"]).all() and (df["mpjpe"] > 0).all()
+
+
+@pytest.mark.slow
+def test_full_config_one_training_step_on_cpu():
+    from corrupt_bench.models.checkpoint import load_config
+
+    cfg = dtf.DTFConfig.from_dict(load_config("dtf", "full"))
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = dtf.DTFNet(cfg)
+        x, y = torch.randn(2, cfg.frames, 17, 3), torch.randn(2, cfg.frames, 17, 3) * 0.2
+    opt = torch.optim.Adam(net.parameters(), amsgrad=True)
+    loss = dtf.mpjpe_loss(net(x), y)
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss) and net(x).shape == (2, 351, 17, 3)
