@@ -272,3 +272,14 @@ def test_real_manifest_dry_run_on_a_raw_folder(tmp_path):
     assert "S11 Directions: camera 54138969 not usable, left out" in result.output
     result = runner.invoke(app, ["generate", "da-3dpe", "--source", str(raw), "--out", str(tmp_path / "d"), "--dry-run"])
     assert result.exit_code == 2 and "--voc DIR" in result.output
+    # an override to VOC objects in temporal_occlusion needs them too
+    import yaml
+
+    from corrupt_bench.resources import resource_dir
+
+    data = yaml.safe_load((resource_dir("manifests") / "occluded-h36m.yaml").read_text())
+    data["variants"][0]["corruptions"][1]["overrides"] = {5: {"kind": "voc"}}
+    path = tmp_path / "voc.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = runner.invoke(app, ["generate", str(path), "--source", str(raw), "--out", str(tmp_path / "v"), "--dry-run"])
+    assert result.exit_code == 2 and "--voc DIR" in result.output

@@ -37,7 +37,7 @@ MAX_CHUNK_FRAMES = 64
 # desync offsets reach max_offset + 1 whole frame (2 frames in the engine's table): interpolation
 # needs the two clip frames around the shifted time, so 3 frames of overlap cover any table <= 2
 CLIP_LEVEL_OVERLAP = 3
-VOC_CORRUPTIONS = {"voc_occluder"}  # need Pascal VOC objects (--voc) on a real source
+VOC_CORRUPTIONS = {"voc_occluder"}  # need Pascal VOC objects (--voc) on a real source (as does kind: voc)
 # rough sizes assumed by --dry-run: bytes per output pixel (RGB) plus a per-file header; JPEG q95 of
 # person crops is ~0.3 B/px clean and ~1 B/px under pixel noise, PNG ~1.6 B/px
 BYTES_PER_PIXEL = {"jpeg": 0.5, "png": 1.6}
@@ -388,9 +388,14 @@ def prepare(
     if manifest.output.format != "keypoints" and not source_reader.has_images:
         raise UserError(f"source kind {config.kind!r} has no images; use output.format: keypoints", path)
     voc_dir = voc if voc is not None else (Path(manifest.voc) if manifest.voc else None)
-    uses_voc = any(c.name in VOC_CORRUPTIONS for v in manifest.variants for c in v.corruptions)
+    uses_voc = any(
+        c.name in VOC_CORRUPTIONS
+        or any(_corruption_for(manifest, v.name, c.name).table[s].get("kind") == "voc" for s in c.severities)
+        for v in manifest.variants
+        for c in v.corruptions
+    )
     if uses_voc and voc_dir is None and config.kind != "synthetic":
-        raise UserError("voc_occluder needs Pascal VOC objects: give --voc DIR (VOCdevkit/VOC2012) or 'voc:'", path)
+        raise UserError("VOC occluders (voc_occluder, kind: voc) need Pascal VOC objects: give --voc DIR (VOCdevkit/VOC2012) or voc:", path)
     if voc_dir is not None and not voc_dir.is_dir():
         raise UserError("VOC folder not found", voc_dir)
     units = plan(manifest, source_reader.sequences())
