@@ -1,0 +1,462 @@
+"""STRIDE (WACV 2025): a DSTFormer motion prior refined per video by test-time training (TTT).
+
+Written from the papers (STRIDE; MotionBERT for the DSTFormer), not from their code.
+
+1. Pretraining (`corrupt-bench train stride`): a DSTFormer learns to restore clean root-relative
+   3D windows from corrupted ones: joint-level (5 %) and frame-level (10 %) masks, contiguous
+   masked spans (an addition, see the model card) and Gaussian noise; loss MPJPE + velocity.
+2. Refinement (`StrideRefiner.refine`): for each clip of a video, a fresh copy of the prior is
+   trained for `ttt.epochs` steps on pseudo-labels: the base estimator's poses with its failed
+   frames (non-finite or flagged) linearly interpolated (edges copied). Loss 1.0 MPJPE + 0.5
+   N-MPJPE + 20 velocity + 200 limb-length variance, AdamW at 2e-4. The prediction is the average
+   of the clip and its left/right mirror. The pretrained weights are never changed.
+
+Units inside the network: metres, root-relative, camera frame. Masked entries enter as their
+temporal linear interpolation plus a learned mask embedding.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from corrupt_bench.data.skeleton import BONES, FLIP_PERMUTATION, N_JOINTS
+from corrupt_bench.harness.predictor import InputSpec
+from corrupt_bench.models.registry import register_model
+
+MODEL_NAME = "stride"
+MM = 1000.0  # network units are metres
+
+
+# --------------------------------------------------------------------------------------- config
+
+
+class PretrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = 10
+    steps_per_epoch: int = 50
+    batch_size: int = 16
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    joint_mask: float = 0.05  # probability that a joint of a frame is masked
+    frame_mask: float = 0.1  # probability that a whole frame is masked
+    span_mask: float = 0.5  # probability that a window also gets one contiguous masked span
+    span_max_seconds: float = 2.0  # longest span (may reach beyond the window)
+    noise_mm: float = 20.0  # std of the Gaussian noise on visible entries
+    w_velocity: float = 1.0
+    seed: int = 0
+
+
+class TTTConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = 30
+    lr: float = 2e-4
+    weight_decay: float = 0.01
+    w_mpjpe: float = 1.0
+    w_nmpjpe: float = 0.5
+    w_velocity: float = 20.0
+    w_limb: float = 200.0
+    flip: bool = True
+
+
+class StrideConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dim: int = 32
+    depth: int = 2
+    heads: int = 4
+    mlp_ratio: float = 2.0
+    dim_rep: int = 64
+    window: int = 27
+    fps: float = 50.0  # frame rate of the prior's training data; other rates are resampled
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
+    ttt: TTTConfig = Field(default_factory=TTTConfig)
+
+
+def parse_config(config: dict | None) -> StrideConfig:
+    cfg = dict(config or {})
+    cfg.pop("epochs_override", None)
+    if "epochs" in cfg:  # `corrupt-bench train --epochs N` sets a top-level key
+        cfg["pretrain"] = {**cfg.get("pretrain", {}), "epochs": cfg.pop("epochs")}
+    return StrideConfig.model_validate(cfg)
+
+
+# -------------------------------------------------------------------------------------- network
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, L, C)
+        n, length, c = x.shape
+        qkv = self.qkv(x).view(n, length, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        attn = torch.softmax(q @ k.transpose(-1, -2) * (c // self.heads) ** -0.5, dim=-1)
+        out = attn @ v
+        return self.proj(out.transpose(1, 2).reshape(n, length, c))
+
+
+class AxisBlock(nn.Module):
+    """Pre-norm attention + MLP along one axis of (B, T, J, C): 'spatial' (over J) or 'temporal' (over T)."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, axis: str) -> None:
+        super().__init__()
+        self.axis = axis
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, j, c = x.shape
+        if self.axis == "spatial":
+            y = x.reshape(b * t, j, c)
+            y = y + self.attn(self.norm1(y))
+            y = y + self.mlp(self.norm2(y))
+            return y.view(b, t, j, c)
+        y = x.permute(0, 2, 1, 3).reshape(b * j, t, c)
+        y = y + self.attn(self.norm1(y))
+        y = y + self.mlp(self.norm2(y))
+        return y.view(b, j, t, c).permute(0, 2, 1, 3)
+
+
+class DualStreamBlock(nn.Module):
+    """Spatial-then-temporal and temporal-then-spatial streams, fused by learned per-token weights."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.st = nn.Sequential(AxisBlock(dim, heads, mlp_ratio, "spatial"), AxisBlock(dim, heads, mlp_ratio, "temporal"))
+        self.ts = nn.Sequential(AxisBlock(dim, heads, mlp_ratio, "temporal"), AxisBlock(dim, heads, mlp_ratio, "spatial"))
+        self.fusion = nn.Linear(2 * dim, 2)
+        nn.init.zeros_(self.fusion.weight)  # start from equal weights
+        nn.init.zeros_(self.fusion.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.st(x), self.ts(x)
+        alpha = torch.softmax(self.fusion(torch.cat([a, b], dim=-1)), dim=-1)
+        return a * alpha[..., :1] + b * alpha[..., 1:]
+
+
+class DSTFormer(nn.Module):
+    """(B, T, 17, 3) corrupted root-relative poses (metres) + (B, T, 17) mask -> (B, T, 17, 3) restored.
+
+    Masked entries arrive filled (temporal linear interpolation) and flagged by the mask embedding;
+    the head predicts a correction added to the input (a residual output, see the model card).
+    """
+
+    def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: float, dim_rep: int, window: int) -> None:
+        super().__init__()
+        self.window = window
+        self.embed = nn.Linear(3, dim)
+        self.mask_token = nn.Parameter(torch.zeros(dim))
+        self.joint_pos = nn.Parameter(torch.zeros(1, 1, N_JOINTS, dim))
+        self.time_pos = nn.Parameter(torch.zeros(1, window, 1, dim))
+        for p in (self.mask_token, self.joint_pos, self.time_pos):
+            nn.init.trunc_normal_(p, std=0.02)
+        self.blocks = nn.ModuleList([DualStreamBlock(dim, heads, mlp_ratio) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.pre_logits = nn.Sequential(nn.Linear(dim, dim_rep), nn.Tanh())
+        self.head = nn.Linear(dim_rep, 3)
+        nn.init.zeros_(self.head.weight)  # start as the identity on the filled input
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, poses: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        t = poses.shape[1]
+        if t > self.window:
+            raise ValueError(f"clip of {t} frames is longer than the prior's window {self.window}")
+        x = self.embed(poses) + mask.unsqueeze(-1).to(poses.dtype) * self.mask_token
+        x = x + self.joint_pos + self.time_pos[:, :t]
+        for block in self.blocks:
+            x = block(x)
+        out = poses + self.head(self.pre_logits(self.norm(x)))  # a correction of the (filled) input
+        return out - out[:, :, :1]  # root-relative
+
+
+def build_network(cfg: StrideConfig) -> DSTFormer:
+    return DSTFormer(cfg.dim, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.dim_rep, cfg.window)
+
+
+# ------------------------------------------------------------------------------ losses and utils
+
+
+def mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.norm(pred - target, dim=-1).mean()
+
+
+def n_mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MPJPE after the per-frame least-squares scale of `pred` onto `target`."""
+    num = (pred * target).sum(dim=(-1, -2), keepdim=True)
+    den = (pred * pred).sum(dim=(-1, -2), keepdim=True).clamp_min(1e-8)
+    return mpjpe(pred * num / den, target)
+
+
+def velocity_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    if pred.shape[-3] < 2:
+        return pred.new_zeros(())
+    return torch.linalg.norm(torch.diff(pred, dim=-3) - torch.diff(target, dim=-3), dim=-1).mean()
+
+
+def limb_length_variance(poses: torch.Tensor) -> torch.Tensor:
+    """Variance over time of each bone length of (..., T, 17, 3), mean over bones (and batch)."""
+    child = [c for c, _ in BONES]
+    parent = [p for _, p in BONES]
+    lengths = torch.linalg.norm(poses[..., child, :] - poses[..., parent, :], dim=-1)  # (..., T, 16)
+    return lengths.var(dim=-2, unbiased=False).mean()
+
+
+def limb_length_variance_np(poses: np.ndarray) -> float:
+    """Numpy twin of `limb_length_variance` (mm^2 for mm input), over the finite frames."""
+    from corrupt_bench.data.skeleton import bone_lengths
+
+    finite = np.isfinite(poses).all(axis=(-1, -2))
+    return float(np.var(bone_lengths(poses[finite]), axis=0).mean())
+
+
+def flip_poses(poses: torch.Tensor) -> torch.Tensor:
+    """Mirror camera-frame poses about x = 0 and swap left/right joints."""
+    out = poses[..., list(FLIP_PERMUTATION), :].clone()
+    out[..., 0] = -out[..., 0]
+    return out
+
+
+def interpolate_missing(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Fill missing entries of (T, J, D) by linear interpolation in time per joint (edges copied).
+
+    `missing` is (T,) (whole frames) or (T, J). A joint missing at every frame becomes 0.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    missing = np.asarray(missing, dtype=bool)
+    if missing.ndim == 1:
+        missing = np.repeat(missing[:, None], values.shape[1], axis=1)
+    out = values.copy()
+    t = np.arange(values.shape[0])
+    for j in range(values.shape[1]):
+        gone = missing[:, j]
+        if not gone.any():
+            continue
+        seen = ~gone
+        if not seen.any():
+            out[:, j] = 0.0
+            continue
+        for d in range(values.shape[2]):
+            out[gone, j, d] = np.interp(t[gone], t[seen], values[seen, j, d])
+    return out
+
+
+def clip_starts(n_frames: int, window: int) -> list[int]:
+    """Starts of the clips that cover `n_frames` (the last clip aligned to the end)."""
+    if n_frames <= window:
+        return [0]
+    starts = list(range(0, n_frames - window + 1, window))
+    if starts[-1] + window < n_frames:
+        starts.append(n_frames - window)
+    return starts
+
+
+def resample(poses: np.ndarray, src_fps: float, dst_fps: float, n_out: int | None = None) -> np.ndarray:
+    """Linear resampling of (N, 17, 3) along time (non-finite frames stay non-finite where they dominate)."""
+    n = poses.shape[0]
+    if n_out is None:
+        n_out = max(1, int(round((n - 1) * dst_fps / src_fps)) + 1)
+    t_src = np.arange(n) / src_fps
+    t_dst = np.clip(np.arange(n_out) / dst_fps, 0, t_src[-1])
+    pos = np.interp(t_dst, t_src, np.arange(n))
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    w = (pos - lo)[:, None, None]
+    return poses[lo] * (1 - w) + poses[hi] * w
+
+
+# ---------------------------------------------------------------------------------------- refiner
+
+
+class StrideRefiner:
+    """`refine(poses (T,17,3) root-relative camera-frame mm, fps) -> (T,17,3)` by per-clip TTT."""
+
+    name = MODEL_NAME
+
+    def __init__(self, config: dict | None = None, device: str | None = None) -> None:
+        from corrupt_bench.models.training import pick_device
+
+        self.cfg = parse_config(config)
+        self.config = self.cfg.model_dump()
+        self.device = pick_device(device)
+        self.module = build_network(self.cfg).to(self.device)
+        self.input_spec = InputSpec(kind="poses3d", multi_view=False, window=self.cfg.window)
+        self.seed = 0
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state)
+
+    def _ttt_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        c = self.cfg.ttt
+        return (
+            c.w_mpjpe * mpjpe(pred, target)
+            + c.w_nmpjpe * n_mpjpe(pred, target)
+            + c.w_velocity * velocity_loss(pred, target)
+            + c.w_limb * limb_length_variance(pred)
+        )
+
+    def _predict(self, net: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        out = net(x, mask)
+        if self.cfg.ttt.flip:
+            out = 0.5 * (out + flip_poses(net(flip_poses(x), mask[..., list(FLIP_PERMUTATION)])))
+        return out
+
+    def refine_clip(self, pseudo: np.ndarray, failed: np.ndarray) -> np.ndarray:
+        """TTT on one clip of at most `window` frames: pseudo-labels (T,17,3) metres, failed (T,) -> (T,17,3)."""
+        net = copy.deepcopy(self.module).to(self.device)
+        x = torch.as_tensor(pseudo, dtype=torch.float32, device=self.device)[None]
+        mask = torch.as_tensor(failed, device=self.device)[None, :, None].expand(1, len(failed), N_JOINTS)
+        c = self.cfg.ttt
+        if c.epochs > 0:
+            opt = torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+            net.train()
+            for _ in range(c.epochs):
+                loss = self._ttt_loss(net(x, mask), x)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        net.eval()
+        with torch.no_grad():
+            return self._predict(net, x, mask)[0].double().cpu().numpy()
+
+    def refine(self, poses: np.ndarray, fps: float, failed: np.ndarray | None = None) -> np.ndarray:
+        """Refine a sequence; frames with a non-finite joint (or flagged in `failed`) are the failures."""
+        poses = np.asarray(poses, dtype=np.float64)
+        n = poses.shape[0]
+        if n == 0:
+            return poses.copy()
+        bad = ~np.isfinite(poses).all(axis=(1, 2))
+        if failed is not None:
+            bad |= np.asarray(failed, dtype=bool)
+        if bad.all():
+            return np.full_like(poses, np.nan)
+        clean = np.where(bad[:, None, None], 0.0, poses)
+        clean = clean - clean[:, :1]
+        resampled = abs(fps - self.cfg.fps) > 1e-3 * self.cfg.fps
+        if resampled:
+            clean = resample(clean, fps, self.cfg.fps)
+            bad = resample(bad[:, None, None].astype(np.float64), fps, self.cfg.fps)[:, 0, 0] > 0
+        pseudo = interpolate_missing(clean / MM, bad)
+        m, w = pseudo.shape[0], self.cfg.window
+        out = np.zeros_like(pseudo)
+        done = np.zeros(m, dtype=bool)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            for s in clip_starts(m, w):
+                sl = slice(s, min(s + w, m))
+                refined = self.refine_clip(pseudo[sl], bad[sl])
+                todo = ~done[sl]
+                out[sl][todo] = refined[todo]
+                done[sl] = True
+        out *= MM
+        if resampled:
+            out = resample(out, self.cfg.fps, fps, n_out=n)
+        return out
+
+
+# --------------------------------------------------------------------------------------- training
+
+
+def corrupt_window(
+    segment: np.ndarray, lo: int, window: int, cfg: PretrainConfig, fps: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Corrupt a clean segment (L,17,3 metres) and return the window [lo, lo+window): (input, mask)."""
+    length = segment.shape[0]
+    mask = np.zeros((length, N_JOINTS), dtype=bool)
+    body = slice(lo, lo + window)
+    mask[body] |= rng.random((window, N_JOINTS)) < cfg.joint_mask
+    mask[body] |= (rng.random(window) < cfg.frame_mask)[:, None]
+    if rng.random() < cfg.span_mask:
+        span = int(rng.integers(1, max(2, int(cfg.span_max_seconds * fps)) + 1))
+        start = int(rng.integers(lo - span + 1, lo + window))
+        mask[max(start, 0) : max(start + span, 0)] = True
+    noisy = segment + rng.normal(0.0, cfg.noise_mm / MM, segment.shape)
+    noisy = noisy - noisy[:, :1]
+    filled = interpolate_missing(noisy, mask)
+    return filled[body], mask[body]
+
+
+def pretrain_batch(
+    sequences: list[np.ndarray], cfg: StrideConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(input (B,T,17,3), mask (B,T,17), clean target (B,T,17,3)) in metres from root-relative mm sequences."""
+    p, w = cfg.pretrain, cfg.window
+    pad = int(p.span_max_seconds * cfg.fps)
+    lengths = np.array([len(s) for s in sequences], dtype=np.float64)
+    xs, ms, ys = [], [], []
+    for i in rng.choice(len(sequences), size=p.batch_size, p=lengths / lengths.sum()):
+        seq = sequences[i]
+        start = int(rng.integers(0, max(len(seq) - w, 0) + 1))
+        idx = np.clip(np.arange(start - pad, start + w + pad), 0, len(seq) - 1)
+        segment = seq[idx] / MM
+        if rng.random() < 0.5:
+            segment = segment * np.array([-1.0, 1.0, 1.0])
+            segment = segment[:, list(FLIP_PERMUTATION)]
+        x, m = corrupt_window(segment, pad, w, p, cfg.fps, rng)
+        xs.append(x)
+        ms.append(m)
+        ys.append(segment[pad : pad + w])
+    return np.stack(xs), np.stack(ms), np.stack(ys)
+
+
+def load_training_sequences(data: Path) -> list[np.ndarray]:
+    """Root-relative camera-frame (N,17,3) mm sequences of the train subjects present in `data`."""
+    from corrupt_bench.models.data import TRAIN_SUBJECTS, load_pose_sequences, present_subjects, root_relative
+
+    seqs = load_pose_sequences(data, present_subjects(data, TRAIN_SUBJECTS))
+    return [root_relative(s.joints_3d_cam.astype(np.float64)) for s in seqs]
+
+
+def pretrain(
+    cfg: StrideConfig, sequences: list[np.ndarray], out: Path, device: str | None = None, config: dict | None = None
+):
+    """Pretrain the prior on clean sequences with `fit` (the one training loop)."""
+    from corrupt_bench.models.training import fit, pick_device
+
+    dev = pick_device(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.pretrain.seed)
+        net = build_network(cfg)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.pretrain.lr, weight_decay=cfg.pretrain.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.pretrain.epochs, 1))
+
+    def batches(epoch: int):
+        rng = np.random.default_rng([cfg.pretrain.seed, epoch])
+        for _ in range(cfg.pretrain.steps_per_epoch):
+            x, m, y = pretrain_batch(sequences, cfg, rng)
+            yield (torch.as_tensor(x, dtype=torch.float32, device=dev), torch.as_tensor(m, device=dev),
+                   torch.as_tensor(y, dtype=torch.float32, device=dev))
+
+    def loss_fn(model: nn.Module, batch):
+        x, m, y = batch
+        pred = model(x, m).float()
+        e = mpjpe(pred, y)
+        v = velocity_loss(pred, y)
+        return e + cfg.pretrain.w_velocity * v, {"mpjpe_mm": float(e.detach()) * MM, "velocity_mm": float(v.detach()) * MM}
+
+    return fit(model_name=MODEL_NAME, model=net, config=config if config is not None else cfg.model_dump(),
+               optimizer=opt, batches=batches, loss_fn=loss_fn, epochs=cfg.pretrain.epochs, out=out,
+               device=dev, scheduler=sched)
+
+
+def train_stride(config: dict, data: Path, out: Path, device: str | None = None):
+    """Trainer for `corrupt-bench train stride`: pretrain the motion prior on the train subjects of `data`."""
+    cfg = parse_config(config)
+    return pretrain(cfg, load_training_sequences(Path(data)), Path(out), device, config=config)
+
+
+@register_model(MODEL_NAME, trainer=train_stride, description="STRIDE: DSTFormer motion prior + per-clip test-time training (Refiner)")
+def build_stride(config: dict, device: str | None = None) -> StrideRefiner:
+    """STRIDE refiner (weights: a pretrained prior from `corrupt-bench train stride`)."""
+    return StrideRefiner(config, device)
