@@ -1,0 +1,47 @@
+"""`corrupt-bench demo --quick` end to end: every stage, a leaderboard row per reference model, finite numbers."""
+
+import math
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from corrupt_bench.cli import app
+from corrupt_bench.demo import DEMO_MANIFESTS, REFINED_BASE, REFINER, can_consume
+from corrupt_bench.harness.predictor import InputSpec
+
+
+def test_can_consume_follows_the_input_spec():
+    assert can_consume(InputSpec("images", multi_view=True), has_images=True, n_cameras=4)
+    assert not can_consume(InputSpec("images", multi_view=True), has_images=True, n_cameras=1)
+    assert not can_consume(InputSpec("images"), has_images=False, n_cameras=4)
+    assert can_consume(InputSpec("keypoints2d"), has_images=False, n_cameras=1)
+    assert not can_consume(InputSpec("poses3d"), has_images=True, n_cameras=4)
+
+
+def test_demo_quick_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    board = pd.read_csv(out / "report" / "leaderboard.csv")
+    models = set(board["model"])
+    expected = {"tcn-lifter", "dtf", "syncdiffpose", "deprope", "triangulation", f"{REFINED_BASE}+{REFINER}"}
+    assert expected <= models, models
+    numeric = board.select_dtypes("number")
+    assert {"clean_mpjpe", "corrupted_mpjpe", "mce"} <= set(numeric.columns)
+    for column in ("clean_mpjpe", "clean_p_mpjpe", "corrupted_mpjpe", "mce"):
+        assert all(math.isfinite(v) for v in board[column]), board[["model", column]]
+    assert (out / "report" / "summary.html").is_file()
+    assert "HTML report:" in result.output
+    for name in DEMO_MANIFESTS:
+        assert (out / "benchmarks" / name / "lock.json").is_file()
+
+
+def test_demo_reports_an_unwritable_output_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(blocker / "demo")])
+    assert result.exit_code == 2
+    assert "not writable" in result.output
+    assert result.output.count("\n") == 1
+
+
