@@ -43,30 +43,48 @@ def test_sampling_is_deterministic_under_the_seed():
     assert not np.allclose(other.predict(batch), a)
 
 
-def test_returned_pose_is_the_mean_of_the_hypotheses_in_each_camera():
+@pytest.mark.parametrize("frame", ["world", "reference"])
+def test_returned_pose_is_the_mean_of_the_hypotheses_in_each_camera(frame):
     batch = _random_batch(np.random.default_rng(1))
-    p = _predictor(MICRO)
-    mean, hyps = p.sample_world(batch)
+    p = _predictor({**MICRO, "frame": frame})
+    mean, hyps, r_ref = p.sample(batch)
     assert hyps.shape == (3, MICRO["hypotheses"], 17, 3)
     assert np.abs(hyps - hyps.mean(1, keepdims=True)).max() > 1e-3  # the hypotheses differ
     np.testing.assert_allclose(mean, hyps.mean(1), atol=1e-4)
     pred = p.predict(batch)
     assert pred.shape == (3, 4, 1, 17, 3)
     for v, cam in enumerate(batch["cameras"]):
-        np.testing.assert_allclose(pred[:, v, 0], hyps.mean(1) @ cam.R.T, atol=1e-3)
+        expected = np.einsum("bij,bkj->bki", cam.R[None] @ r_ref.transpose(0, 2, 1), hyps.mean(1))
+        np.testing.assert_allclose(pred[:, v, 0], expected, atol=1e-3)
     np.testing.assert_array_equal(pred[:, :, :, 0], 0.0 * pred[:, :, :, 0])  # root-relative
+    if frame == "reference":  # sample 0 has view 2 dropped, views 0.. valid: the reference is camera 0
+        np.testing.assert_allclose(r_ref[0], batch["cameras"][0].R)
+        np.testing.assert_allclose(pred[:, 0, 0], hyps.mean(1), atol=1e-3)
 
 
-def test_world_to_views_matches_camera_frame_ground_truth():
-    cam = [get_camera("S1", c) for c in CAMERA_IDS]
-    rng = np.random.default_rng(2)
-    world = rng.normal(size=(5, 17, 3)) * 300 + [0, 0, 1000]
+@pytest.mark.parametrize("frame", ["world", "reference"])
+def test_reference_frames_round_trip_to_camera_frame_ground_truth(frame):
     from corrupt_bench.data.cameras import world_to_camera
 
-    views = sdp.world_to_views(world - world[:, :1], cam)
-    for v, c in enumerate(cam):
+    cams = [get_camera("S1", c) for c in CAMERA_IDS]
+    rng = np.random.default_rng(2)
+    world = rng.normal(size=(5, 17, 3)) * 300 + [0, 0, 1000]
+    valid = np.ones((5, 4), bool)
+    valid[1, 0] = valid[2, :2] = False
+    r_ref, c_ref = sdp.reference_frames(cams, valid, frame)
+    if frame == "reference":
+        np.testing.assert_allclose(r_ref[2], cams[2].R)
+        np.testing.assert_allclose(c_ref[1], cams[1].position)
+    rel = world - world[:, :1]
+    pose_ref = np.einsum("bij,bkj->bki", r_ref, rel)  # how the trainer builds its target
+    views = sdp.to_views(pose_ref, cams, r_ref)
+    for v, c in enumerate(cams):
         in_cam = world_to_camera(world, c)
         np.testing.assert_allclose(views[:, v], in_cam - in_cam[:, :1], atol=1e-9)
+    feats = sdp.camera_features(cams, r_ref, c_ref)
+    assert feats.shape == (5, 4, 12)
+    if frame == "reference":  # the reference view sees itself: identity rotation, zero offset
+        np.testing.assert_allclose(feats[2, 2], np.r_[np.eye(3).ravel(), 0, 0, 0], atol=1e-6)
 
 
 def test_interpolate_sequence_at_subframe_times():

@@ -4,8 +4,8 @@ Every view's 2D pose goes through a linear spatial encoder to J tokens of width 
 embedding and a view embedding computed from the camera's extrinsics); a short transformer mixes the
 V x J tokens. A noise-embedding module reads these tokens and predicts the distribution of the pose
 error that weak synchronisation causes: a per-joint Gaussian (mean pose mu, std sigma). The
-diffusion runs on the standardised residual r = (x - mu) / sigma of the root-relative world-frame 3D
-pose; the denoiser (timestep embedding; blocks of linear/MLP + self-attention over joints +
+diffusion runs on the standardised residual r = (x - mu) / sigma of the root-relative 3D pose in
+the reference frame (the camera of the first valid view, or the world orientation: config `frame`); the denoiser (timestep embedding; blocks of linear/MLP + self-attention over joints +
 cross-attention to the multi-view tokens) predicts r0 (x0-parameterisation). Sampling is DDIM
 (eta = 0) over K steps from N seeded noise draws whose results are averaged. The returned pose is
 rotated into each view's camera frame. No public code exists; every choice is in
@@ -67,11 +67,31 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
-def camera_features(cameras: list[Camera]) -> np.ndarray:
-    """(V, 12) view descriptors: world->camera rotation (9) and camera centre in metres (3)."""
-    return np.stack([np.concatenate([c.R.reshape(-1), np.asarray(c.position) / 1000.0]) for c in cameras]).astype(
-        np.float32
-    )
+def reference_frames(cameras: list[Camera], valid: np.ndarray, frame: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample the frame the pose is predicted in: (R_ref (B, 3, 3) world -> reference, c_ref (B, 3) mm).
+
+    'world': the world orientation (identity, origin). 'reference': the camera of the first valid
+    view of each sample (`valid` (B, V) bool).
+    """
+    b = valid.shape[0]
+    if frame == "world":
+        return np.broadcast_to(np.eye(3), (b, 3, 3)).copy(), np.zeros((b, 3))
+    if frame != "reference":
+        raise ValueError(f"frame must be 'world' or 'reference', got {frame!r}")
+    first = np.argmax(valid, axis=1)
+    rot = np.stack([c.R for c in cameras])
+    pos = np.stack([np.asarray(c.position, dtype=np.float64) for c in cameras])
+    return rot[first], pos[first]
+
+
+def camera_features(cameras: list[Camera], r_ref: np.ndarray, c_ref: np.ndarray) -> np.ndarray:
+    """(B, V, 12) view descriptors relative to each sample's reference frame: the rotation reference ->
+    camera R_v R_ref^T (9) and the camera centre in the reference frame, metres (3)."""
+    rot = np.stack([c.R for c in cameras])  # (V, 3, 3)
+    pos = np.stack([np.asarray(c.position, dtype=np.float64) for c in cameras])  # (V, 3)
+    rel_rot = np.einsum("vij,bkj->bvik", rot, r_ref)
+    rel_pos = np.einsum("bij,bvj->bvi", r_ref, pos[None] - c_ref[:, None]) / 1000.0
+    return np.concatenate([rel_rot.reshape(*rel_rot.shape[:2], 9), rel_pos], -1).astype(np.float32)
 
 
 class _Block(nn.Module):
@@ -202,9 +222,11 @@ def prepare_views(keypoints_px: np.ndarray, confidence: np.ndarray, cameras: lis
     return np.concatenate([xy, conf[..., None]], -1).astype(np.float32)
 
 
-def world_to_views(pose_world_rel: np.ndarray, cameras: list[Camera]) -> np.ndarray:
-    """(B, J, 3) root-relative world-frame poses -> (B, V, J, 3) in each camera's orientation."""
-    return np.stack([pose_world_rel @ c.R.T for c in cameras], axis=1)
+def to_views(pose_ref: np.ndarray, cameras: list[Camera], r_ref: np.ndarray) -> np.ndarray:
+    """(B, J, 3) root-relative poses in each sample's reference frame (r_ref (B, 3, 3) world -> reference)
+    -> (B, V, J, 3) in each camera's orientation: x_v = R_v R_ref^T x_ref."""
+    world = np.einsum("bji,bkj->bki", r_ref, pose_ref)  # R_ref^T x
+    return np.stack([world @ c.R.T for c in cameras], axis=1)
 
 
 def interpolate_sequence(seq: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -233,10 +255,12 @@ class SyncDiffPosePredictor:
         self.input_spec = InputSpec(kind="keypoints2d", multi_view=True, window=1)
         self.device = pick_device(device)
         self.module = SyncDiffPoseNet(self.cfg).to(self.device)
+        self.frame = str(config.get("frame", "reference"))
 
     @torch.no_grad()
-    def sample_world(self, batch: dict) -> tuple[np.ndarray, np.ndarray]:
-        """(mean (B, J, 3), hypotheses (B, N, J, 3)) root-relative world-frame mm; seeded from the config."""
+    def sample(self, batch: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean (B, J, 3), hypotheses (B, N, J, 3), R_ref (B, 3, 3)): root-relative mm in each sample's
+        reference frame (see `reference_frames`); the noise is seeded from the config at every call."""
         kp = np.asarray(batch["keypoints_2d"], dtype=np.float64)[:, :, 0]  # (B, V, J, 2)
         conf = batch.get("confidence")
         conf = np.ones(kp.shape[:-1]) if conf is None else np.asarray(conf, dtype=np.float64)[:, :, 0]
@@ -247,16 +271,17 @@ class SyncDiffPosePredictor:
         valid = valid & (inputs[..., 2] > 0).any(-1)
         none = ~valid.any(1)
         valid[none] = True  # no usable view at all: let the model see the (empty) inputs rather than fail
-        cam = np.broadcast_to(camera_features(cameras)[None], (kp.shape[0], len(cameras), 12))
+        r_ref, c_ref = reference_frames(cameras, valid, self.frame)
+        cam = camera_features(cameras, r_ref, c_ref)
         to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
         generator = torch.Generator().manual_seed(self.cfg.seed)
         self.module.eval()
         mean, hyps = self.module.sample(to(inputs), to(cam), to(valid), generator)
-        return mean.float().cpu().numpy() * 1000.0, hyps.float().cpu().numpy() * 1000.0
+        return mean.float().cpu().numpy() * 1000.0, hyps.float().cpu().numpy() * 1000.0, r_ref
 
     def predict(self, batch: dict) -> np.ndarray:
-        mean, _ = self.sample_world(batch)
-        return world_to_views(mean, list(batch["cameras"]))[:, :, None]
+        mean, _, r_ref = self.sample(batch)
+        return to_views(mean, list(batch["cameras"]), r_ref)[:, :, None]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -305,7 +330,7 @@ def train(config: dict, data: Path, out: Path, device: str | None = None):
     drop_view, drop_joint = float(config.get("view_drop_prob", 0.1)), float(config.get("joint_drop_prob", 0.05))
     nll_weight = float(config.get("nll_weight", 0.1))
     lengths = np.array([s.n_frames for s in sequences], dtype=np.float64)
-    feats = [camera_features(s.cameras) for s in sequences]
+    frame = str(config.get("frame", "reference"))
 
     def batches(epoch: int):
         rng = np.random.default_rng([seed, epoch])
@@ -321,9 +346,11 @@ def train(config: dict, data: Path, out: Path, device: str | None = None):
             inputs = np.stack([prepare_views(kp[i : i + 1], conf[i : i + 1], sequences[s].cameras)[0]
                                for i, s in enumerate(seq_ids)])
             inputs[~valid] = 0.0
-            cam = np.stack([feats[s] for s in seq_ids])
+            refs = [reference_frames(sequences[s].cameras, valid[i : i + 1], frame) for i, s in enumerate(seq_ids)]
+            r_ref = np.concatenate([r for r, _ in refs])
+            cam = np.concatenate([camera_features(sequences[s].cameras, *refs[i]) for i, s in enumerate(seq_ids)])
             world = np.stack([sequences[s].joints_3d_world[c] for s, c in zip(seq_ids, centres, strict=True)])
-            x0 = ((world - world[:, :1]) / 1000.0).astype(np.float32)
+            x0 = np.einsum("bij,bkj->bki", r_ref, (world - world[:, :1]) / 1000.0).astype(np.float32)
             yield tuple(torch.from_numpy(np.ascontiguousarray(a)).to(dev) for a in (inputs, cam, valid, x0)) + (gen,)
 
     def loss_fn(module: nn.Module, batch):
