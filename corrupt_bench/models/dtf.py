@@ -267,12 +267,14 @@ class DTFPredictor:
 def _augment_confidence(xy: np.ndarray, rng: np.random.Generator, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
     """Detector-like inputs from ground-truth 2D (B, T, J, 2) normalised: confidences, jitter, dropped joints.
 
-    Confidence c ~ U(conf_min, 1) per joint and frame, Gaussian jitter of std `jitter * (1 - c)`
-    (normalised units), and joints dropped (confidence 0) with probability `drop_prob`, in runs of
-    1..`drop_span` frames, as keypoint occlusion corruptions do.
+    Confidence c ~ U(conf_min, 1) per joint and frame; Gaussian jitter, independent per frame like a
+    detector's errors, of std `s * (1.5 - c)` (normalised units) with one level s ~ U(0, jitter) per
+    window; joints dropped (confidence 0) with probability `drop_prob`, in runs of 1..`drop_span`
+    frames, as keypoint occlusion corruptions do.
     """
     conf = rng.uniform(cfg.get("conf_min", 0.5), 1.0, size=xy.shape[:-1])
-    xy = xy + rng.normal(size=xy.shape) * (cfg.get("jitter", 0.01) * (1.0 - conf))[..., None]
+    level = rng.uniform(0.0, cfg.get("jitter", 0.04), size=(xy.shape[0],) + (1,) * (conf.ndim - 1))
+    xy = xy + rng.normal(size=xy.shape) * (level * (1.5 - conf))[..., None]
     drop_prob, span = cfg.get("drop_prob", 0.05), int(cfg.get("drop_span", 5))
     starts = rng.random(size=xy.shape[:-1]) < drop_prob / max(span, 1)
     dropped = np.zeros_like(starts)

@@ -329,6 +329,7 @@ def train(config: dict, data: Path, out: Path, device: str | None = None):
     max_offset = float(config.get("desync_frames", 2.0))
     drop_view, drop_joint = float(config.get("view_drop_prob", 0.1)), float(config.get("joint_drop_prob", 0.05))
     nll_weight = float(config.get("nll_weight", 0.1))
+    jitter = float(config.get("jitter", 0.04))
     lengths = np.array([s.n_frames for s in sequences], dtype=np.float64)
     frame = str(config.get("frame", "reference"))
 
@@ -345,6 +346,9 @@ def train(config: dict, data: Path, out: Path, device: str | None = None):
             valid[np.arange(batch_size), rng.integers(0, kp.shape[1], batch_size)] = True  # at least one view
             inputs = np.stack([prepare_views(kp[i : i + 1], conf[i : i + 1], sequences[s].cameras)[0]
                                for i, s in enumerate(seq_ids)])
+            level = rng.uniform(0.0, jitter, size=(batch_size, 1, 1, 1))  # detector-like 2D noise, per sample
+            noise = rng.normal(size=inputs[..., :2].shape) * level * ((1.5 - conf) * (conf > 0))[..., None]
+            inputs[..., :2] += noise.astype(np.float32)
             inputs[~valid] = 0.0
             refs = [reference_frames(sequences[s].cameras, valid[i : i + 1], frame) for i, s in enumerate(seq_ids)]
             r_ref = np.concatenate([r for r, _ in refs])
