@@ -57,13 +57,17 @@ class Context:
         key = ("ckpt", name)
         if key not in self._cache:
             t0 = time.perf_counter()
-            result = get_trainer(name)(load_config(name, config), data=self.data, out=out, device=self.device)
+            cfg = load_config(name, config)
+            if _finished(out, cfg):  # reuse without calling the trainer (which would load its data first)
+                result = None
+            else:
+                result = get_trainer(name)(cfg, data=self.data, out=out, device=self.device)
             self.timings[f"train {name}"] = time.perf_counter() - t0
             import pandas as pd
 
             log = pd.read_csv(out / "train_log.csv")  # the whole run, also when it was resumed or reused
             print(f"[{name}] loss {log['loss'].iloc[0]:.4g} -> {log['loss'].iloc[-1]:.4g} over {len(log)} epochs, "
-                  f"{log['seconds'].sum():.0f} s training ({result.epochs_run} epochs run now)", flush=True)
+                  f"{log['seconds'].sum():.0f} s training ({result.epochs_run if result else 0} epochs run now)", flush=True)
             self._cache[key] = out
         return self._cache[key]
 
@@ -155,6 +159,19 @@ class Context:
         return float(np.mean(np.concatenate(errors)))
 
 
+def _finished(out: Path, config: dict) -> bool:
+    """Whether `out` holds a finished training run of exactly `config`."""
+    import json
+
+    from corrupt_bench.models.checkpoint import META, config_digest
+
+    try:
+        meta = json.loads((out / META).read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("config_digest") == config_digest(config) and meta.get("epoch") == meta.get("epochs")
+
+
 Row = dict[str, object]
 
 
@@ -184,6 +201,76 @@ def lifter_entry(name: str) -> Callable[[Context], list[Row]]:
     return run
 
 
+def eval_deprope(ctx: Context) -> list[Row]:
+    """deprope (issue 7): MPJPE of the fused pose on clean test crops (4 views x T frames, windows with
+    stride T), then with one view per window replaced by uniform noise, and how often that view gets
+    the lowest fusion weight (weights from the learned error head: no ground truth)."""
+    from corrupt_bench.models.data import TEST_SUBJECTS, present_subjects
+    from corrupt_bench.models.deprope import ClipSet
+
+    model = ctx.load("deprope")
+    t = model.cfg.frames
+    cfg = model.cfg.model_copy(update={"train": model.cfg.train.model_copy(update={"max_frames": ctx.eval_frames})})
+    clips = ClipSet(ctx.data, present_subjects(ctx.data, TEST_SUBJECTS), cfg)
+    rng = np.random.default_rng(0)
+    clean, noisy, lowest = [], [], []
+    for i in range(len(clips.index)):
+        starts = list(range(0, clips.index[i].shape[1] - t + 1, t))
+        batch, labels = clips.harness_batch(i, starts, t)
+        clean.append(np.linalg.norm(model.predict(batch) - labels, axis=-1).ravel())
+        bad = rng.integers(0, labels.shape[1], len(starts))
+        images = batch["images"].copy()
+        for b, v in enumerate(bad):
+            images[b, v] = rng.integers(0, 256, images.shape[2:], dtype=np.uint8)
+        pred, weights = model.predict_with_weights({**batch, "images": images})
+        noisy.append(np.linalg.norm(pred - labels, axis=-1).ravel())
+        lowest.append(weights.mean(axis=2).argmin(axis=1) == bad)
+    return [_row("deprope", "MPJPE", "clean images (4 views)", float(np.mean(np.concatenate(clean))), "mm"),
+            _row("deprope", "MPJPE", "one view noise", float(np.mean(np.concatenate(noisy))), "mm"),
+            _row("deprope", "noise view weight lowest", "one view noise", 100 * float(np.mean(np.concatenate(lowest))), "%")]
+
+
+def eval_stride(ctx: Context) -> list[Row]:
+    """stride (issue 7): refine a base estimate (ground truth + 15 mm noise, failing (NaN) for 1.6 s in
+    the middle) of the first 4 test sequences (first camera, first 200 frames); MPJPE on the failed frames after
+    linear interpolation vs after STRIDE, MPJPE on the visible frames, limb-length variance."""
+    import time as _time
+
+    from corrupt_bench.models.data import TEST_SUBJECTS, load_pose_sequences, present_subjects
+    from corrupt_bench.models.stride import interpolate_missing, limb_length_variance_np
+
+    refiner = ctx.load("stride")
+    seqs = load_pose_sequences(ctx.data, present_subjects(ctx.data, TEST_SUBJECTS), cameras=["54138969"])[:4]
+    rng = np.random.default_rng(0)
+    occ_i, occ_r, vis_b, vis_r, lv_b, lv_r, secs, frames = [], [], [], [], [], [], 0.0, 0
+    for s in seqs:
+        gt = root_relative(s.joints_3d_cam[:200].astype(np.float64))
+        n = len(gt)
+        base = gt + rng.normal(0.0, 15.0, gt.shape)
+        base -= base[:, :1]
+        occ = np.zeros(n, bool)
+        occ[max(n // 2 - 40, 0) : n // 2 + 40] = True
+        base[occ] = np.nan
+        interp = interpolate_missing(np.where(occ[:, None, None], 0.0, base), occ)
+        t0 = _time.perf_counter()
+        out = refiner.refine(base, 50.0)
+        secs += _time.perf_counter() - t0
+        frames += n
+        occ_i.append(np.linalg.norm(interp[occ] - gt[occ], axis=-1).mean())
+        occ_r.append(np.linalg.norm(out[occ] - gt[occ], axis=-1).mean())
+        vis_b.append(np.linalg.norm(base[~occ] - gt[~occ], axis=-1).mean())
+        vis_r.append(np.linalg.norm(out[~occ] - gt[~occ], axis=-1).mean())
+        lv_b.append(limb_length_variance_np(base))
+        lv_r.append(limb_length_variance_np(out))
+    ctx.timings["stride refine per 243 frames"] = secs / max(frames, 1) * 243
+    return [_row("stride", "MPJPE failed frames", "linear interpolation", float(np.mean(occ_i)), "mm"),
+            _row("stride", "MPJPE failed frames", "refined", float(np.mean(occ_r)), "mm"),
+            _row("stride", "MPJPE visible frames", "base (GT + 15 mm noise)", float(np.mean(vis_b)), "mm"),
+            _row("stride", "MPJPE visible frames", "refined", float(np.mean(vis_r)), "mm"),
+            _row("stride", "limb-length variance", "base", float(np.mean(lv_b)), "mm^2"),
+            _row("stride", "limb-length variance", "refined", float(np.mean(lv_r)), "mm^2")]
+
+
 # name -> function(Context) -> rows. Append new models at the end.
 MODELS: dict[str, Callable[[Context], list[Row]]] = {
     "mean-pose": eval_mean_pose,
@@ -191,6 +278,8 @@ MODELS: dict[str, Callable[[Context], list[Row]]] = {
     "tcn-lifter": lifter_entry("tcn-lifter"),
     "dtf": lifter_entry("dtf"),
     "syncdiffpose": lifter_entry("syncdiffpose"),
+    "deprope": eval_deprope,
+    "stride": eval_stride,
 }
 
 

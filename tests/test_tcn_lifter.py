@@ -170,3 +170,21 @@ def test_scores_through_the_cli(trained, synth, tmp_path):
     assert len(df) > 0 and df["error"].isna().all()
     assert set(df["input_2d"]) == {"gt"} and "S9" in set(df["subject"])
     assert np.all(np.isfinite(df["mpjpe"])) and np.all(df["mpjpe"] > 0) and (df["n_nonfinite"] == 0).all()
+
+
+def test_swap_sides_exchanges_left_and_right_over_a_span_with_lower_confidence():
+    from corrupt_bench.data.skeleton import JOINTS_LEFT, JOINTS_RIGHT
+    from corrupt_bench.models.tcn_lifter import swap_sides
+
+    px = np.random.default_rng(0).normal(size=(8, 9, 17, 2))
+    conf = np.ones((8, 9, 17))
+    out, c = swap_sides(px, conf, 1.0, 0.4, np.random.default_rng(1))
+    changed = np.any(out != px, axis=-1)  # (B, T, 17)
+    assert changed.any() and not changed[..., [0, 7, 8, 9, 10]].any()
+    for left, right in zip(JOINTS_LEFT, JOINTS_RIGHT, strict=True):
+        swapped = changed[..., left]
+        np.testing.assert_array_equal(swapped, changed[..., right])
+        np.testing.assert_array_equal(out[..., left, :][swapped], px[..., right, :][swapped])
+        assert np.all(c[..., left][swapped] == 0.4) and np.all(c[..., left][~swapped] == 1.0)
+    same, c0 = swap_sides(px, conf, 0.0, 0.4, np.random.default_rng(1))
+    np.testing.assert_array_equal(same, px)

@@ -20,7 +20,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from corrupt_bench.data.skeleton import FLIP_PERMUTATION, N_JOINTS
+from corrupt_bench.data.skeleton import FLIP_PERMUTATION, JOINTS_LEFT, JOINTS_RIGHT, N_JOINTS
 from corrupt_bench.harness.predictor import InputSpec
 from corrupt_bench.models.data import (
     TEST_SUBJECTS,
@@ -53,6 +53,8 @@ class ConfidenceSimConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     drop_p: float = Field(0.05, ge=0.0, le=1.0)  # joint-frames replaced by junk with confidence 0
     tau_px: float = Field(10.0, gt=0.0)  # conf = exp(-|noise| / tau) (1000-px frame)
+    swap_p: float = Field(0.0, ge=0.0, le=1.0)  # per window and left/right pair: swap the pair over a segment
+    swap_conf: float = Field(0.5, ge=0.0, le=1.0)  # confidence of swapped joints
 
 
 class TcnConfig(BaseModel):
@@ -178,6 +180,26 @@ def tagn_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: np.ndarr
     return filtered * np.asarray(sigma).reshape(b, *([1] * (len(shape) - 1)))
 
 
+def swap_sides(
+    px: np.ndarray, conf: np.ndarray, p: float, swap_conf: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulated left/right confusions of a detector: for each window (B, T, 17, 2) and each left/right
+    joint pair, with probability `p`, exchange the pair's 2D over a random contiguous span of frames
+    and set both confidences there to at most `swap_conf`."""
+    px, conf = px.copy(), conf.copy()
+    b, t = px.shape[:2]
+    for left, right in zip(JOINTS_LEFT, JOINTS_RIGHT, strict=True):
+        hit = rng.random(b) < p
+        start = rng.integers(0, t, size=b)
+        length = rng.integers(1, t + 1, size=b)
+        for i in np.nonzero(hit)[0]:
+            span = slice(start[i], min(start[i] + length[i], t))
+            px[i, span, [left, right]] = px[i, span, [right, left]]
+            conf[i, span, left] = np.minimum(conf[i, span, left], swap_conf)
+            conf[i, span, right] = np.minimum(conf[i, span, right], swap_conf)
+    return px, conf
+
+
 def make_inputs(
     cfg: TcnConfig, joints_2d: np.ndarray, widths: np.ndarray, heights: np.ndarray, rng: np.random.Generator | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -198,6 +220,8 @@ def make_inputs(
         junk = rng.uniform(0.0, 1.0, size=px.shape) * np.stack([widths, heights], -1).reshape(b, 1, 1, 2)
         px = np.where(drop[..., None], junk, px)
         conf = np.where(drop, 0.0, conf)
+    if rng is not None and cfg.confidence_sim.swap_p > 0:
+        px, conf = swap_sides(px, conf, cfg.confidence_sim.swap_p, cfg.confidence_sim.swap_conf, rng)
     norm = np.stack([normalize_screen(p, w, h) for p, w, h in zip(px, widths, heights, strict=True)])
     return norm.astype(np.float32), conf.astype(np.float32)
 
