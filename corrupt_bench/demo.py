@@ -37,10 +37,11 @@ class DemoSettings:
     divisor: int = 4
     epochs: int | None = None  # None: the tiny config's own
     steps_per_epoch: int | None = None
+    ttt_epochs: int | None = None  # test-time training epochs per clip (refiners)
 
     @classmethod
     def quick(cls) -> DemoSettings:
-        return cls(subjects=("S1", "S9", "S11"), seconds=2.0, divisor=4, epochs=1, steps_per_epoch=12)
+        return cls(subjects=("S1", "S9", "S11"), seconds=2.0, divisor=4, epochs=1, steps_per_epoch=12, ttt_epochs=3)
 
 
 @dataclass
@@ -76,13 +77,17 @@ def _data_digest(source: Path) -> str:
 
 
 def _demo_config(name: str, settings: DemoSettings) -> dict:
+    """The model's tiny config, shortened for `--quick` wherever it schedules training (top level or a
+    nested section such as `train:` / `pretrain:`, and a test-time-training `ttt:` section)."""
     from corrupt_bench.models.checkpoint import load_config
 
     cfg = load_config(name, "tiny")
-    if settings.epochs is not None:
-        cfg["epochs"] = settings.epochs
-    if settings.steps_per_epoch is not None and "steps_per_epoch" in cfg:
-        cfg["steps_per_epoch"] = settings.steps_per_epoch
+    sections = [cfg, *(v for v in cfg.values() if isinstance(v, dict))]
+    for section in sections:
+        if settings.epochs is not None and "epochs" in section:
+            section["epochs"] = settings.ttt_epochs if section is cfg.get("ttt") else settings.epochs
+        if settings.steps_per_epoch is not None and "steps_per_epoch" in section:
+            section["steps_per_epoch"] = settings.steps_per_epoch
     return cfg
 
 
@@ -94,8 +99,8 @@ def train_cached(name: str, cfg: dict, source: Path, models_dir: Path, device: s
     folder = models_dir / f"{name}-{config_digest({'config': cfg, 'data': _data_digest(source)})}"
     meta = folder / META
     if meta.is_file():
-        done = json.loads(meta.read_text())
-        if done.get("epoch") == cfg.get("epochs"):
+        done = json.loads(meta.read_text())  # written by training.fit after every epoch
+        if done.get("epoch") is not None and done.get("epoch") == done.get("epochs"):
             return folder, False
     get_trainer(name)(cfg, data=source, out=folder, device=device)
     return folder, True

@@ -12,6 +12,7 @@ benchmark (INTERFACES "2D detections").
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -285,6 +286,12 @@ def load_detector(checkpoint: str | Path, device: str | None = None) -> Detector
     return detector
 
 
+@functools.lru_cache(maxsize=4)
+def _cached_detector(checkpoint: str, digest: str, device: str | None) -> Detector2D:
+    """One loaded detector per (checkpoint, weights digest, device), reused across the cells of a run."""
+    return load_detector(checkpoint, device)
+
+
 def detector_digest(checkpoint: str | Path) -> str:
     """The cache key of a detector: the first 16 hex digits of its weights' sha256."""
     from corrupt_bench.models.checkpoint import file_digest, resolve_checkpoint
@@ -316,16 +323,21 @@ def _detect_rows(detector: Detector2D, benchmark: Path, rows, batch_size: int = 
     for start in range(0, len(have), batch_size):
         chunk = have[start : start + batch_size]
         imgs = [_read_image(benchmark / images[i]) for i in chunk]
-        for i, img in zip(chunk, imgs, strict=True):  # one at a time: images of a chunk may differ in size
-            xy, c = detector.detect(img[None])
-            crop = np.asarray(rows["crop"].iloc[i], dtype=np.float64)
-            w, h = (int(v) for v in rows["image_size"].iloc[i])
-            if w == h:
-                kp[i] = from_crop(xy[0].astype(np.float64), crop, w)
-            else:  # output image not square (no crop): the crop box maps anisotropically onto W x H
-                scale = (crop[2:] - crop[:2]) / np.array([w, h])
-                kp[i] = (xy[0] + 0.5) * scale + crop[:2] - 0.5
-            conf[i] = c[0]
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for k, img in enumerate(imgs):  # one forward pass per image size in the chunk (crops: one size)
+            by_shape.setdefault(img.shape, []).append(k)
+        for members in by_shape.values():
+            xy, c = detector.detect(np.stack([imgs[k] for k in members]))
+            for m, k in enumerate(members):
+                i = chunk[k]
+                crop = np.asarray(rows["crop"].iloc[i], dtype=np.float64)
+                w, h = (int(v) for v in rows["image_size"].iloc[i])
+                if w == h:
+                    kp[i] = from_crop(xy[m].astype(np.float64), crop, w)
+                else:  # output image not square (no crop): the crop box maps anisotropically onto W x H
+                    scale = (crop[2:] - crop[:2]) / np.array([w, h])
+                    kp[i] = (xy[m] + 0.5) * scale + crop[:2] - 0.5
+                conf[i] = c[m]
     return kp, conf
 
 
@@ -356,7 +368,7 @@ def cached_detections(benchmark: Path, labels, checkpoint: Path, device: str | N
                 cached = None
         if cached is None:
             if detector is None:
-                detector = load_detector(checkpoint, device)
+                detector = _cached_detector(str(checkpoint), digest, device)
             rows = rows.reset_index(drop=True)
             kp, conf = _detect_rows(detector, benchmark, rows)
             cached = pd.DataFrame({

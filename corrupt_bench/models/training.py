@@ -54,11 +54,13 @@ def fit(
     scheduler: Any = None,
     extra_meta: dict | None = None,
     grad_clip: float | None = 1.0,
+    steps_per_epoch: int | None = None,
 ) -> FitResult:
     """Train `model` for `epochs`, resuming from `out` if a run with the same config stopped early.
 
     `batches(epoch)` yields that epoch's batches (already on `device` or moved inside `loss_fn`);
-    `loss_fn(model, batch)` returns (loss, scalars to log).
+    `loss_fn(model, batch)` returns (loss, scalars to log). `steps_per_epoch` (default: the config's)
+    gives the progress bar its total.
     """
     from corrupt_bench.cli_utils import progress
 
@@ -86,7 +88,8 @@ def fit(
         model.train()
         t0 = time.perf_counter()
         total, count, scalars_sum = 0.0, 0, {}
-        for batch in progress(batches(epoch), description=f"{model_name} epoch {epoch + 1}/{epochs}"):
+        steps = steps_per_epoch if steps_per_epoch is not None else config.get("steps_per_epoch")
+        for batch in progress(batches(epoch), total=steps, description=f"{model_name} epoch {epoch + 1}/{epochs}"):
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss, scalars = loss_fn(model, batch)
             if not torch.isfinite(loss):
