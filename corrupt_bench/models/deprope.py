@@ -48,6 +48,7 @@ class TrainConfig(BaseModel):
     noise_view: float = 0.3  # probability that one view of a sample is replaced by noise
     w_fused: float = 1.0
     w_error: float = 0.1
+    error_lr_scale: float = 10.0  # the error head learns at lr * this (it chases a moving target)
     max_frames: int | None = None  # cap on frames read per (sequence, camera), for tests
     seed: int = 0
 
@@ -87,7 +88,7 @@ def camera_rays(k_inv: torch.Tensor, r_cw: torch.Tensor, size: int) -> torch.Ten
     coords = torch.arange(size, dtype=k_inv.dtype, device=k_inv.device)
     v, u = torch.meshgrid(coords, coords, indexing="ij")
     pix = torch.stack([u, v, torch.ones_like(u)], dim=-1).reshape(-1, 3)  # (S*S, 3)
-    rays = torch.einsum("nij,nkj,pk->npi", r_cw, k_inv, pix)  # r_cw @ k_inv @ p
+    rays = torch.einsum("nij,njk,pk->npi", r_cw, k_inv, pix)  # r_cw @ k_inv @ p
     rays = rays / torch.linalg.norm(rays, dim=-1, keepdim=True)
     return rays.view(-1, size, size, 3)
 
@@ -137,6 +138,7 @@ class DeProPoseNet(nn.Module):
             nn.LayerNorm(2 * cfg.temporal_dim), nn.Linear(2 * cfg.temporal_dim, cfg.error_hidden), nn.GELU(),
             nn.Linear(cfg.error_hidden, 2),
         )
+        nn.init.constant_(self.error_head[-1].bias, 3.0)  # log1p of errors of tens of px / mm
 
     def view_features(self, images: torch.Tensor, k_inv: torch.Tensor, r_cw: torch.Tensor) -> torch.Tensor:
         """(B,V,T,3,S,S), (B,V,T,3,3), (B,V,3,3) -> per-frame features (B,V,T,D)."""
@@ -173,9 +175,9 @@ class DeProPoseNet(nn.Module):
             x = block(x)
             pose = head(x).view(b, v, t, N_JOINTS, 3) * MM
             per_block.append(pose - pose[..., :1, :])
-        # the error head reads the frame's own features and the temporal ones, detached: it learns to
-        # predict the errors without steering the pose branch
-        log_err = self.error_head(torch.cat([frame, x], dim=-1).detach()).view(b, v, t, 2).float()
+        # the error head reads the frame's own features and the temporal ones; its loss also trains the
+        # encoder, so the image features come to encode how reliable a view is
+        log_err = self.error_head(torch.cat([frame, x], dim=-1)).view(b, v, t, 2).float()
         errors = torch.expm1(log_err).clamp_min(0.0)
         used = true_errors.detach() if true_errors is not None else errors
         weights = fuse_weights(used, valid, self.cfg.eps)
@@ -393,7 +395,11 @@ def loss_fn(model: DeProPoseNet, batch: dict[str, torch.Tensor]) -> tuple[torch.
     fused = fuse(final, batch["r_cw"], weights)
     deep = torch.stack([torch.linalg.norm(p.float() - gt, dim=-1).mean() for p in out["per_block"]]).mean()
     fused_err = torch.linalg.norm(fused - gt, dim=-1).mean()
-    err_loss = (out["log_errors"] - torch.log1p(errs)).pow(2).mean()  # L2: a median would ignore the rare bad views
+    # L2 on log errors, split into the part relative to the sample's other views (what the fusion
+    # uses; the sample's overall difficulty is removed from it) and the sample mean
+    diff = out["log_errors"] - torch.log1p(errs)
+    across = diff.mean(dim=1, keepdim=True)
+    err_loss = (diff - across).pow(2).mean() + 0.1 * across.pow(2).mean()
     loss = (deep + cfg.train.w_fused * fused_err) / 100.0 + cfg.train.w_error * err_loss
     with torch.no_grad():
         view_err = torch.linalg.norm(final - gt, dim=-1).mean()
@@ -412,7 +418,10 @@ def train_deprope(config: dict, data: Path, out: Path, device: str | None = None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
         net = DeProPoseNet(cfg)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    head = {id(q) for q in net.error_head.parameters()}
+    groups = [{"params": [q for q in net.parameters() if id(q) not in head]},
+              {"params": list(net.error_head.parameters()), "lr": cfg.train.lr * cfg.train.error_lr_scale}]
+    opt = torch.optim.AdamW(groups, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.train.epochs, 1))
 
     def batches(epoch: int):

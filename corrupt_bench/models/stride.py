@@ -5,10 +5,10 @@ Written from the papers (STRIDE; MotionBERT for the DSTFormer), not from their c
 1. Pretraining (`corrupt-bench train stride`): a DSTFormer learns to restore clean root-relative
    3D windows from corrupted ones: joint-level (5 %) and frame-level (10 %) masks, contiguous
    masked spans (an addition, see the model card) and Gaussian noise; loss MPJPE + velocity.
-2. Refinement (`StrideRefiner.refine`): for each clip of a video, a fresh copy of the prior is
-   trained for `ttt.epochs` steps on pseudo-labels: the base estimator's poses with its failed
+2. Refinement (`StrideRefiner.refine`): for each video (one `refine` call), a fresh copy of the
+   prior is trained for `ttt.epochs` steps on all its clips at once, on pseudo-labels: the base estimator's poses with its failed
    frames (non-finite or flagged) linearly interpolated (edges copied). Loss 1.0 MPJPE + 0.5
-   N-MPJPE + 20 velocity + 200 limb-length variance, AdamW at 2e-4. The prediction is the average
+   N-MPJPE + 20 velocity + 200 limb-length variance (over all frames of the video), AdamW at 2e-4. The prediction is the average
    of the clip and its left/right mirror. The pretrained weights are never changed.
 
 Units inside the network: metres, root-relative, camera frame. Masked entries enter as their
@@ -298,12 +298,13 @@ class StrideRefiner:
         self.module.load_state_dict(state)
 
     def _ttt_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """TTT loss over all clips of one video (C, T, 17, 3); limb-length variance over all its frames."""
         c = self.cfg.ttt
         return (
             c.w_mpjpe * mpjpe(pred, target)
             + c.w_nmpjpe * n_mpjpe(pred, target)
             + c.w_velocity * velocity_loss(pred, target)
-            + c.w_limb * limb_length_variance(pred)
+            + c.w_limb * limb_length_variance(pred.reshape(-1, N_JOINTS, 3))
         )
 
     def _predict(self, net: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -312,11 +313,15 @@ class StrideRefiner:
             out = 0.5 * (out + flip_poses(net(flip_poses(x), mask[..., list(FLIP_PERMUTATION)])))
         return out
 
-    def refine_clip(self, pseudo: np.ndarray, failed: np.ndarray) -> np.ndarray:
-        """TTT on one clip of at most `window` frames: pseudo-labels (T,17,3) metres, failed (T,) -> (T,17,3)."""
+    def refine_clips(self, pseudo: np.ndarray, failed: np.ndarray) -> np.ndarray:
+        """TTT of a fresh copy of the prior on the clips of one video, then prediction.
+
+        pseudo (C, T, 17, 3) metres: pseudo-labels (failed frames interpolated); failed (C, T) bool.
+        Returns (C, T, 17, 3) metres. The prior's own weights are not touched.
+        """
         net = copy.deepcopy(self.module).to(self.device)
-        x = torch.as_tensor(pseudo, dtype=torch.float32, device=self.device)[None]
-        mask = torch.as_tensor(failed, device=self.device)[None, :, None].expand(1, len(failed), N_JOINTS)
+        x = torch.as_tensor(pseudo, dtype=torch.float32, device=self.device)
+        mask = torch.as_tensor(failed, device=self.device)[..., None].expand(*failed.shape, N_JOINTS)
         c = self.cfg.ttt
         if c.epochs > 0:
             opt = torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
@@ -328,7 +333,7 @@ class StrideRefiner:
                 opt.step()
         net.eval()
         with torch.no_grad():
-            return self._predict(net, x, mask)[0].double().cpu().numpy()
+            return self._predict(net, x, mask).double().cpu().numpy()
 
     def refine(self, poses: np.ndarray, fps: float, failed: np.ndarray | None = None) -> np.ndarray:
         """Refine a sequence; frames with a non-finite joint (or flagged in `failed`) are the failures."""
@@ -349,16 +354,19 @@ class StrideRefiner:
             bad = resample(bad[:, None, None].astype(np.float64), fps, self.cfg.fps)[:, 0, 0] > 0
         pseudo = interpolate_missing(clean / MM, bad)
         m, w = pseudo.shape[0], self.cfg.window
-        out = np.zeros_like(pseudo)
-        done = np.zeros(m, dtype=bool)
+        if m < w:  # one short clip, edges replicated to the window
+            idx = np.clip(np.arange(w), 0, m - 1)[None]
+        else:
+            idx = np.stack([np.arange(s, s + w) for s in clip_starts(m, w)])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            for s in clip_starts(m, w):
-                sl = slice(s, min(s + w, m))
-                refined = self.refine_clip(pseudo[sl], bad[sl])
-                todo = ~done[sl]
-                out[sl][todo] = refined[todo]
-                done[sl] = True
+            refined = self.refine_clips(pseudo[idx], bad[idx])
+        out = np.zeros_like(pseudo)
+        done = np.zeros(m, dtype=bool)
+        for clip, frames in zip(refined, idx, strict=True):
+            for k, f in enumerate(frames):
+                if not done[f]:
+                    out[f], done[f] = clip[k], True
         out *= MM
         if resampled:
             out = resample(out, self.cfg.fps, fps, n_out=n)
@@ -419,11 +427,17 @@ def load_training_sequences(data: Path) -> list[np.ndarray]:
 
 
 def pretrain(
-    cfg: StrideConfig, sequences: list[np.ndarray], out: Path, device: str | None = None, config: dict | None = None
+    cfg: StrideConfig, sequences: list[np.ndarray], out: Path, device: str | None = None, config: dict | None = None,
+    source_fps: float = 50.0,
 ):
-    """Pretrain the prior on clean sequences with `fit` (the one training loop)."""
+    """Pretrain the prior on clean (N,17,3) mm sequences at `source_fps` with `fit` (the one training loop).
+
+    Sequences are resampled to the prior's `fps` when it differs.
+    """
     from corrupt_bench.models.training import fit, pick_device
 
+    if abs(source_fps - cfg.fps) > 1e-3 * cfg.fps:
+        sequences = [resample(s, source_fps, cfg.fps) for s in sequences]
     dev = pick_device(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.pretrain.seed)
