@@ -266,6 +266,27 @@ def test_projected_joints_fall_on_body_pixels(action):
     np.testing.assert_array_equal(single, frames_by_camera[CAMERA_IDS[0]][1])  # same pixels one by one
 
 
+def test_left_and_right_sides_look_different():
+    """The left arm and leg wear an accent colour far from the shirt and trousers (mocap-suit style)."""
+    for subject in ("S1", "S5", "S6", "S7", "S8", "S9", "S11"):
+        app = appearance_for(subject, 0)
+        for colour in (app.shirt, app.trousers):
+            assert np.linalg.norm(np.subtract(app.accent, colour)) > 120.0
+    poses = synthetic_motion("S11", "walk", 200, seed=1)[::20]
+    app = appearance_for("S11", 1)
+    diffs = []
+    for cam_id in CAMERA_IDS:
+        camera = get_camera("S11", cam_id).scaled(DIVISOR)
+        frames = render_frames(poses, camera, app, camera_background("S11", cam_id, DIVISOR, 1))
+        for frame, pose in zip(frames, poses, strict=True):
+            px = project_world(pose, camera)
+            for left, right in (((4, 5), (1, 2)), ((11, 12), (14, 15))):  # thighs, upper arms
+                xl, yl = np.rint(px[list(left)].mean(axis=0)).astype(int)
+                xr, yr = np.rint(px[list(right)].mean(axis=0)).astype(int)
+                diffs.append(np.abs(frame[yl, xl].astype(float) - frame[yr, xr].astype(float)).sum())
+    assert np.median(diffs) > 80.0  # same-colour limbs would differ by shading only
+
+
 def test_background_is_textured_and_seeded():
     camera = get_camera("S1", CAMERA_IDS[0]).scaled(8)
     bg = camera_background("S1", CAMERA_IDS[0], 8, 0)

@@ -88,7 +88,7 @@ SETTINGS_FILE = "synth.json"
 # Bump FORMAT_VERSION whenever motions, bodies, appearance, the room or the encoding change: the same
 # arguments then give other files, and a folder written before is refused instead of mixed.
 LOCK_FILE = ".synth.lock"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 TMP_DIR = ".synth-tmp"
 VIDEO_CRF = 18
 GOP = 25

@@ -1,5 +1,10 @@
 """Rendering of the synthetic raw-Human3.6M source: a textured room seen by each real camera and a
 person drawn from the 17 joints as shaded capsules (far to near), a head with hair, and a shadow.
+Left and right are told apart as in a mocap suit: the subject's left arm, left leg and left shoe
+carry an accent colour (a hue far from the shirt and trousers) with a wristband on the left wrist,
+while the right side keeps the plain clothing. Front and back differ too (a print on the front of the
+shirt, eyes and nose on the face, drawn only on the camera's side): unlike the colours, that cue
+survives the horizontal-flip augmentation of the detectors, which swaps the left/right labels.
 
 The static background of a camera is ray-cast once (floor, four walls, ceiling of a box room
 around the capture volume, with the camera's lens distortion) and copied for every frame. The
@@ -29,6 +34,9 @@ _CLOTHES = (
     (20, 150, 160), (230, 110, 30), (240, 240, 235), (35, 35, 45), (170, 30, 100),
 )  # fmt: skip
 _TROUSERS = ((35, 45, 80), (30, 30, 35), (90, 80, 60), (60, 70, 75), (110, 40, 35), (45, 80, 50))
+# Accent colours of the left side: saturated hues, one chosen far from the shirt and the trousers.
+_ACCENTS = ((255, 215, 0), (0, 220, 255), (255, 40, 200), (120, 255, 40), (255, 120, 0), (230, 20, 20), (30, 60, 255))  # fmt: skip
+_EYES = (25, 20, 20)
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class Appearance:
     shirt: tuple[int, int, int]
     trousers: tuple[int, int, int]
     shoes: tuple[int, int, int]
+    accent: tuple[int, int, int]  # left arm, left leg, left shoe and left wristband
     short_sleeves: bool
     girth: float  # limb thickness factor
     scale: float  # body size factor (1 = 1.75 m)
@@ -61,7 +70,16 @@ def appearance_for(subject: str, seed: int = 0) -> Appearance:
         short_sleeves=bool(rng.random() < 0.5),
         girth=body.girth,
         scale=(body.thigh + body.shin + body.spine + body.chest) / 1373.0,
+        accent=_pick_accent(shirt, trousers, rng),  # drawn last: the other draws stay as before
     )
+
+
+def _pick_accent(shirt, trousers, rng: np.random.Generator) -> tuple[int, int, int]:
+    """A random accent among the half of `_ACCENTS` farthest (RGB) from both the shirt and the trousers."""
+    acc = np.array(_ACCENTS, float)
+    dist = np.minimum(np.linalg.norm(acc - np.array(shirt, float), axis=1), np.linalg.norm(acc - np.array(trousers, float), axis=1))
+    best = np.argsort(-dist, kind="stable")[: (len(_ACCENTS) + 1) // 2]
+    return _ACCENTS[int(best[int(rng.integers(len(best)))])]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,16 +204,20 @@ def render_background(camera: Camera, seed: int = 0) -> np.ndarray:
 # The person
 
 # Extra points derived from the 17 joints, appended after them.
-_HAND_L, _HAND_R, _TOE_L, _TOE_R, _HEAD, _FACE, _HAIR_C = range(17, 24)
+_HAND_L, _HAND_R, _TOE_L, _TOE_R, _HEAD, _FACE, _HAIR_C, _NOSE, _EYE_L, _EYE_R, _BAND_L = range(17, 28)
 _N_RING = 12
-_RING0 = 24
+_CHEST = 28  # 4 corners of the print on the front of the shirt, then its centre
+_RING0 = 33
+_FEATURES = (_NOSE, _EYE_L, _EYE_R)  # face features, drawn when on the camera's side of the head
+_FEATURE_RADIUS = (0.2, 0.15, 0.15)  # in head radii
 
 # Capsules: (joint a, joint b, radius a mm, radius b mm, colour key). Radii scale with girth.
 _LIMBS: tuple[tuple[int, int, float, float, str], ...] = (
     (1, 2, 82.0, 60.0, "trousers"), (2, 3, 58.0, 45.0, "trousers"), (3, _TOE_R, 45.0, 36.0, "shoes"),
-    (4, 5, 82.0, 60.0, "trousers"), (5, 6, 58.0, 45.0, "trousers"), (6, _TOE_L, 45.0, 36.0, "shoes"),
+    (4, 5, 82.0, 60.0, "leg_l"), (5, 6, 58.0, 45.0, "leg_l"), (6, _TOE_L, 45.0, 36.0, "shoes_l"),
     (14, 15, 52.0, 42.0, "shirt"), (15, 16, 40.0, 32.0, "sleeve"), (16, _HAND_R, 34.0, 28.0, "skin"),
-    (11, 12, 52.0, 42.0, "shirt"), (12, 13, 40.0, 32.0, "sleeve"), (13, _HAND_L, 34.0, 28.0, "skin"),
+    (11, 12, 52.0, 42.0, "arm_l"), (12, 13, 40.0, 32.0, "sleeve_l"), (13, _HAND_L, 34.0, 28.0, "skin"),
+    (_BAND_L, 13, 37.0, 35.0, "band_l"),
 )  # fmt: skip
 # Torso group: pelvis, abdomen, chest, shoulders (drawn together, quad first).
 _TORSO: tuple[tuple[int, int, float, float, str], ...] = (
@@ -212,7 +234,8 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def _derived_points(j: np.ndarray, app: Appearance) -> np.ndarray:
-    """(N, 36, 3): the 17 joints, hands, toes, head/face/hair centres and a shadow ring on the floor."""
+    """(N, 45, 3): the 17 joints, hands, toes, head/face/hair centres, nose, eyes, the left wristband,
+    the chest print (4 corners and centre) and a shadow ring on the floor."""
     n = j.shape[0]
     up = _unit(j[:, 8] - j[:, 0])
     left = _unit(j[:, 4] - j[:, 1])
@@ -233,14 +256,28 @@ def _derived_points(j: np.ndarray, app: Appearance) -> np.ndarray:
     head = 0.5 * (j[:, 9] + j[:, 10]) - 0.15 * radius * head_fwd
     face = head + 0.1 * radius * head_fwd - 0.05 * radius * head_up
     hair = head - 0.22 * radius * head_fwd + 0.16 * radius * head_up
+    head_left = _unit(np.cross(head_up, head_fwd))  # the subject's left
+    nose = face + radius * (0.97 * head_fwd - 0.2 * head_up)
+    eye_l = face + radius * (0.8 * head_fwd + 0.38 * head_left + 0.12 * head_up)
+    eye_r = face + radius * (0.8 * head_fwd - 0.38 * head_left + 0.12 * head_up)
+    band_l = j[:, 13] + 0.3 * (j[:, 12] - j[:, 13])
+    chest_up = _unit(j[:, 8] - j[:, 7])
+    chest_left = _unit(j[:, 11] - j[:, 14])
+    chest_fwd = _unit(np.cross(chest_left, chest_up))
+    chest_left = np.cross(chest_up, chest_fwd)
+    g = app.girth * s
+    centre_c = 0.5 * (j[:, 7] + j[:, 8]) + 0.1 * (j[:, 8] - j[:, 7])
+    front = centre_c + 95.0 * g * chest_fwd
+    wx, hy = 80.0 * g * chest_left, 95.0 * g * chest_up
+    chest = np.stack([front + wx + hy, front - wx + hy, front - wx - hy, front + wx - hy, centre_c], axis=1)
     ang = np.linspace(0.0, 2 * np.pi, _N_RING, endpoint=False)
     ring = np.zeros((n, _N_RING, 3))
     centre = 0.5 * (j[:, 0] + 0.5 * (j[:, 3] + j[:, 6]))
     ring[..., 0] = centre[:, None, 0] + 330.0 * s * np.cos(ang)[None] * 1.0
     ring[..., 1] = centre[:, None, 1] + 260.0 * s * np.sin(ang)[None]
     ring[..., 2] = 1.0
-    extra = np.stack([hand_l, hand_r, toe_l, toe_r, head, face, hair], axis=1)
-    return np.concatenate([j, extra, ring], axis=1)
+    extra = np.stack([hand_l, hand_r, toe_l, toe_r, head, face, hair, nose, eye_l, eye_r, band_l], axis=1)
+    return np.concatenate([j, extra, chest, ring], axis=1)
 
 
 def _head_radius(app: Appearance) -> float:
@@ -248,14 +285,28 @@ def _head_radius(app: Appearance) -> float:
 
 
 def _colours(app: Appearance) -> dict[str, np.ndarray]:
+    accent = np.array(app.accent, float)
     return {
+        "arm_l": accent,
+        "sleeve_l": np.array(app.skin, float) if app.short_sleeves else accent,
+        "leg_l": 0.55 * accent + 0.45 * np.array(app.trousers, float),
+        "shoes_l": 0.7 * accent,
+        "band_l": 0.85 * accent,
         "skin": np.array(app.skin, float),
         "hair": np.array(app.hair, float),
         "shirt": np.array(app.shirt, float),
         "trousers": np.array(app.trousers, float),
         "shoes": np.array(app.shoes, float),
         "sleeve": np.array(app.skin if app.short_sleeves else app.shirt, float),
+        "nose": np.array(app.skin, float) * 0.9,
+        "eyes": np.array(_EYES, float),
+        "print": _print_colour(app.shirt),
     }
+
+
+def _print_colour(shirt) -> np.ndarray:
+    """Light print on a dark shirt, dark print on a light one."""
+    return np.array((235.0, 235.0, 225.0) if np.mean(shirt) < 128 else (30.0, 30.0, 40.0))
 
 
 def _shade(colour: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -330,6 +381,13 @@ class _Geometry:
         self.head_core = _Capsules(lit, lit, 0.72 * radius, 0.72 * radius)
         self.head_depth = depth[:, [_FACE, _HAIR_C]].tolist()
         self.head_centre_depth = depth[:, _HEAD].tolist()
+        feat_r = f * _head_radius(app) * np.array(_FEATURE_RADIUS) / depth[:, list(_FEATURES)]
+        feat = px[:, list(_FEATURES)]
+        self.features = _Capsules(feat, feat, feat_r, feat_r)
+        self.chest = np.ascontiguousarray(np.rint(px[:, _CHEST : _CHEST + 4]), dtype=np.int32)
+        front = depth[:, _CHEST : _CHEST + 4].mean(axis=1)
+        self.chest_shown = (front < depth[:, _CHEST + 4] - 25.0 * app.girth * app.scale).tolist()
+        self.features_shown = (depth[:, list(_FEATURES)] < depth[:, [_FACE]] - 0.25 * _head_radius(app)).tolist()
 
 
 def _draw_shadow(img: np.ndarray, ring: np.ndarray) -> None:
@@ -376,6 +434,8 @@ def _draw_person(img: np.ndarray, geo: _Geometry, n: int, colours: dict) -> None
                 geo.torso.rim.draw(img, n, i, rim)
             for i in range(1, len(_TORSO)):
                 geo.torso.core.draw(img, n, i, core)
+            if geo.chest_shown[n]:
+                cv2.fillConvexPoly(img, geo.chest[n], colours["print"][1], cv2.LINE_AA, _SHIFT)
         else:
             rim, core = colours["skin"]
             geo.neck.rim.draw(img, n, 0, rim)
@@ -386,6 +446,9 @@ def _draw_person(img: np.ndarray, geo: _Geometry, n: int, colours: dict) -> None
                 rim, core = colours["hair"] if i == 1 else colours["skin"]
                 geo.head_rim.draw(img, n, i, rim)
                 geo.head_core.draw(img, n, i, core)
+            for i, shown in enumerate(geo.features_shown[n]):
+                if shown:
+                    geo.features.draw(img, n, i, colours["nose"][0] if i == 0 else colours["eyes"][1])
 
 
 def render_frames(
