@@ -44,7 +44,7 @@ class DemoSettings:
 
     @classmethod
     def quick(cls) -> DemoSettings:
-        return cls(subjects=("S1", "S9", "S11"), seconds=1.2, divisor=4, epochs=1, steps_per_epoch=6, ttt_epochs=1)
+        return cls(subjects=("S1", "S9", "S11"), seconds=1.2, divisor=4, epochs=1, steps_per_epoch=20, ttt_epochs=1)
 
 
 @dataclass
