@@ -283,3 +283,25 @@ def test_real_manifest_dry_run_on_a_raw_folder(tmp_path):
     path.write_text(yaml.safe_dump(data))
     result = runner.invoke(app, ["generate", str(path), "--source", str(raw), "--out", str(tmp_path / "v"), "--dry-run"])
     assert result.exit_code == 2 and "--voc DIR" in result.output
+
+
+def test_benchmark_carries_the_calibration_of_its_source(tmp_path):
+    """A source rendered at another size than the demo manifest assumes: the benchmark holds the source's
+    cameras.json, the harness reads it, and the labels' 2D agree with it (not with a guessed divisor)."""
+    from corrupt_bench.data.cameras import get_camera, project_world
+    from corrupt_bench.data.synth import write_synthetic
+    from corrupt_bench.harness.benchmark import Benchmark
+    from corrupt_bench.resources import resource_dir
+
+    source = write_synthetic(tmp_path / "src", subjects=("S9",), actions=("walk",), seconds=0.4, divisor=5, workers=1)
+    out = tmp_path / "bench"
+    generate(resource_dir("manifests") / "demo-weak-sync.yaml", out, source=source, show_progress=False)
+    assert (out / "cameras.json").read_bytes() == (source / "cameras.json").read_bytes()
+    assert "cameras.json" not in benchmark_files(out)
+    bench = Benchmark(out)
+    table = pq.read_table(next((out / "subframe" / "clean" / "0" / "labels").glob("*.parquet"))).to_pandas()
+    row = table.iloc[0]
+    cam = bench.camera("S9", row["camera"])
+    assert cam == get_camera("S9", row["camera"], root=source)
+    world = np.asarray(row["joints_3d_world"], dtype=np.float64).reshape(17, 3)
+    np.testing.assert_allclose(project_world(world, cam), np.asarray(row["joints_2d"]).reshape(17, 2), atol=0.05)

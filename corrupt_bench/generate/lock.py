@@ -23,6 +23,7 @@ import numpy as np
 
 LOCK_NAME = "lock.json"
 MANIFEST_NAME = "manifest.yaml"
+CAMERA_FILE_NAME = "cameras.json"  # the source's calibration, copied beside manifest.yaml (labels carry its effect)
 STATE_DIR = ".generate"  # markers and run log; not part of the benchmark
 DONE_DIR = f"{STATE_DIR}/done"
 LOCK_FORMAT = 1
@@ -178,7 +179,7 @@ def benchmark_files(out: Path) -> list[str]:
         rel_dir = Path(dirpath).relative_to(out)
         dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS)
         for name in sorted(filenames):
-            if rel_dir == Path(".") and name in (LOCK_NAME, MANIFEST_NAME):
+            if rel_dir == Path(".") and name in (LOCK_NAME, MANIFEST_NAME, CAMERA_FILE_NAME):
                 continue
             if name.startswith(".") and name.endswith(".tmp"):
                 continue  # a temporary file of an interrupted write

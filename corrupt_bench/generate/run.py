@@ -460,6 +460,12 @@ def generate(
         out / lockmod.MANIFEST_NAME,
         yaml.safe_dump(canonical_dict(manifest), sort_keys=False, allow_unicode=True).encode(),
     )
+    # The calibration the labels were computed with travels with the benchmark (a synthetic source rendered
+    # at 1/divisor size has its own cameras.json); scorers read it instead of guessing.
+    from corrupt_bench.data.cameras import CAMERA_FILE_NAME, camera_file_for
+
+    source_dir = Path(config.path) if config.kind != "vp3d_npz" else None
+    atomic_write_bytes(out / CAMERA_FILE_NAME, camera_file_for(source_dir).read_bytes())
     ctx = RunContext(str(out.resolve()), manifest.model_dump_json(), config, voc_dir, manifest.seed)
     todo = [u for u in units.units if lockmod.read_marker(out, u.key) is None]
     executor = executor if executor is not None else LocalExecutor(workers)
