@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # torch first: on a machine without CUDA pin the CPU wheel so that nothing pulls the CUDA build.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	@if command -v nvidia-smi >/dev/null 2>&1; then \
 	  echo "CUDA found: installing the default torch build"; $(BIN)/pip install -q "torch>=2.3"; \
 	else \
