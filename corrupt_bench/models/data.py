@@ -203,13 +203,19 @@ def window_indices(centre: int, window: int, n_frames: int) -> np.ndarray:
     return np.clip(np.arange(start, start + window), 0, n_frames - 1)
 
 
+def _draw_window_centres(lengths: Sequence[int], batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Sequence index (in proportion to length) and a uniform centre frame for each of `batch_size` windows."""
+    n = np.asarray(lengths, dtype=np.float64)
+    seq_idx = rng.choice(len(n), size=batch_size, p=n / n.sum())
+    centres = np.floor(rng.random(batch_size) * n[seq_idx]).astype(np.int64)
+    return seq_idx, centres
+
+
 def sample_windows(
     sequences: Sequence[PoseSequence], window: int, batch_size: int, rng: np.random.Generator
 ) -> WindowBatch:
     """`batch_size` windows: sequences drawn in proportion to their length, centres uniform over frames."""
-    lengths = np.array([s.n_frames for s in sequences], dtype=np.float64)
-    seq_idx = rng.choice(len(sequences), size=batch_size, p=lengths / lengths.sum())
-    centres = np.floor(rng.random(batch_size) * lengths[seq_idx]).astype(np.int64)
+    seq_idx, centres = _draw_window_centres([s.n_frames for s in sequences], batch_size, rng)
     j2d, j3d = [], []
     for i, c in zip(seq_idx, centres, strict=True):
         idx = window_indices(int(c), window, sequences[i].n_frames)
@@ -222,9 +228,7 @@ def sample_multiview_windows(
     sequences: Sequence[MultiViewSequence], window: int, batch_size: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Multi-view windows: (joints_2d (B,V,T,17,2), joints_3d_cam (B,V,T,17,3), sequence index (B,), centre (B,))."""
-    lengths = np.array([s.n_frames for s in sequences], dtype=np.float64)
-    seq_idx = rng.choice(len(sequences), size=batch_size, p=lengths / lengths.sum())
-    centres = np.floor(rng.random(batch_size) * lengths[seq_idx]).astype(np.int64)
+    seq_idx, centres = _draw_window_centres([s.n_frames for s in sequences], batch_size, rng)
     j2d, j3d = [], []
     for i, c in zip(seq_idx, centres, strict=True):
         idx = window_indices(int(c), window, sequences[i].n_frames)
