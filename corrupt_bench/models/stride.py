@@ -5,11 +5,13 @@ Written from the papers (STRIDE; MotionBERT for the DSTFormer), not from their c
 1. Pretraining (`corrupt-bench train stride`): a DSTFormer learns to restore clean root-relative
    3D windows from corrupted ones: joint-level (5 %) and frame-level (10 %) masks, contiguous
    masked spans (an addition, see the model card) and Gaussian noise; loss MPJPE + velocity.
-2. Refinement (`StrideRefiner.refine`): for each video (one `refine` call), a fresh copy of the
-   prior is trained for `ttt.epochs` steps on all its clips at once, on pseudo-labels: the base estimator's poses with its failed
-   frames (non-finite or flagged) linearly interpolated (edges copied). Loss 1.0 MPJPE + 0.5
-   N-MPJPE + 20 velocity + 200 limb-length variance (over all frames of the video), AdamW at 2e-4. The prediction is the average
-   of the clip and its left/right mirror. The pretrained weights are never changed.
+2. Refinement (`StrideRefiner.refine`): a video is resampled to the prior's frame rate (box-filtered
+   when downsampling) and cut into overlapping clips; a fresh copy of the prior is trained for
+   `ttt.epochs` steps on all its clips at once, on pseudo-labels: the base estimator's poses with
+   its failed frames (non-finite or flagged) linearly interpolated (edges copied). Loss 1.0 MPJPE +
+   0.5 N-MPJPE + 20 velocity + 200 limb-length variance (over all frames of the video), AdamW at
+   2e-4. The prediction is the average of each clip and its left/right mirror; overlapping clips
+   are blended with triangular weights. The pretrained weights are never changed.
 
 Units inside the network: metres, root-relative, camera frame. Masked entries enter as their
 temporal linear interpolation plus a learned mask embedding.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -61,6 +64,9 @@ class TTTConfig(BaseModel):
     w_nmpjpe: float = 0.5
     w_velocity: float = 20.0
     w_limb: float = 200.0
+    failed_weight: float = 1.0  # weight of failed (interpolated) frames in the MPJPE, N-MPJPE and velocity terms
+    remask: bool = False  # mask the TTT input afresh each epoch with the pretraining masks
+    failed_target: Literal["interpolation", "prior"] = "interpolation"  # pseudo-labels of the failed frames
     flip: bool = True
 
 
@@ -72,7 +78,8 @@ class StrideConfig(BaseModel):
     mlp_ratio: float = 2.0
     dim_rep: int = 64
     window: int = 27
-    fps: float = 50.0  # frame rate of the prior's training data; other rates are resampled
+    fps: float = 50.0  # frame rate the prior works at; sequences at other rates are resampled
+    hop: int = 0  # start-to-start distance of the overlapping clips at refinement (0: a third of the window)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     ttt: TTTConfig = Field(default_factory=TTTConfig)
 
@@ -188,21 +195,33 @@ def build_network(cfg: StrideConfig) -> DSTFormer:
 # ------------------------------------------------------------------------------ losses and utils
 
 
-def mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.norm(pred - target, dim=-1).mean()
+def _weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Mean of (..., T) values, weighted per frame by (..., T) weights when given."""
+    if weights is None:
+        return values.mean()
+    return (values * weights).sum() / weights.sum().clamp_min(1e-8)
 
 
-def n_mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def mpjpe(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean per-joint position error of (..., T, J, 3); optional per-frame weights (..., T)."""
+    return _weighted_mean(torch.linalg.norm(pred - target, dim=-1).mean(dim=-1), weights)
+
+
+def n_mpjpe(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """MPJPE after the per-frame least-squares scale of `pred` onto `target`."""
     num = (pred * target).sum(dim=(-1, -2), keepdim=True)
     den = (pred * pred).sum(dim=(-1, -2), keepdim=True).clamp_min(1e-8)
-    return mpjpe(pred * num / den, target)
+    return mpjpe(pred * num / den, target, weights)
 
 
-def velocity_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def velocity_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Error of the frame-to-frame velocities; a step is weighted by the smaller weight of its two frames."""
     if pred.shape[-3] < 2:
         return pred.new_zeros(())
-    return torch.linalg.norm(torch.diff(pred, dim=-3) - torch.diff(target, dim=-3), dim=-1).mean()
+    err = torch.linalg.norm(torch.diff(pred, dim=-3) - torch.diff(target, dim=-3), dim=-1).mean(dim=-1)
+    if weights is not None:
+        weights = torch.minimum(weights[..., 1:], weights[..., :-1])
+    return _weighted_mean(err, weights)
 
 
 def limb_length_variance(poses: torch.Tensor) -> torch.Tensor:
@@ -252,21 +271,38 @@ def interpolate_missing(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     return out
 
 
-def clip_starts(n_frames: int, window: int) -> list[int]:
-    """Starts of the clips that cover `n_frames` (the last clip aligned to the end)."""
+def clip_starts(n_frames: int, window: int, hop: int | None = None) -> list[int]:
+    """Starts of the clips that cover `n_frames`: every `hop` frames (default: the window), the last
+    clip aligned to the end."""
+    hop = window if hop is None or hop <= 0 else hop
     if n_frames <= window:
         return [0]
-    starts = list(range(0, n_frames - window + 1, window))
+    starts = list(range(0, n_frames - window + 1, hop))
     if starts[-1] + window < n_frames:
         starts.append(n_frames - window)
     return starts
 
 
+def clip_weights(window: int) -> np.ndarray:
+    """Triangular blending weights of a clip's frames: a frame counts most in the clip it is central to."""
+    k = np.arange(window)
+    return np.minimum(k + 1, window - k).astype(np.float64)
+
+
 def resample(poses: np.ndarray, src_fps: float, dst_fps: float, n_out: int | None = None) -> np.ndarray:
-    """Linear resampling of (N, 17, 3) along time (non-finite frames stay non-finite where they dominate)."""
+    """Linear resampling of (N, 17, 3) along time.
+
+    Downsampling first averages over the source frames one output frame stands for (a box filter
+    of width src/dst frames, edges repeated), so that frame-to-frame noise is averaged rather than
+    aliased; a non-finite source frame makes the output frames whose box reaches it non-finite.
+    """
     n = poses.shape[0]
     if n_out is None:
         n_out = max(1, int(round((n - 1) * dst_fps / src_fps)) + 1)
+    width = int(round(src_fps / dst_fps))
+    if width > 1:
+        padded = np.concatenate([poses[:1].repeat(width // 2, 0), poses, poses[-1:].repeat((width - 1) // 2, 0)])
+        poses = np.lib.stride_tricks.sliding_window_view(padded, width, axis=0).mean(axis=-1)
     t_src = np.arange(n) / src_fps
     t_dst = np.clip(np.arange(n_out) / dst_fps, 0, t_src[-1])
     pos = np.interp(t_dst, t_src, np.arange(n))
@@ -297,13 +333,17 @@ class StrideRefiner:
     def load_state_dict(self, state: dict) -> None:
         self.module.load_state_dict(state)
 
-    def _ttt_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """TTT loss over all clips of one video (C, T, 17, 3); limb-length variance over all its frames."""
+    def _ttt_loss(self, pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """TTT loss over all clips of one video (C, T, 17, 3); limb-length variance over all its frames.
+
+        `weights` (C, T) weighs each frame in the MPJPE, N-MPJPE and velocity terms (`failed_weight`
+        on failed frames, whose pseudo-labels are interpolations, 1 elsewhere).
+        """
         c = self.cfg.ttt
         return (
-            c.w_mpjpe * mpjpe(pred, target)
-            + c.w_nmpjpe * n_mpjpe(pred, target)
-            + c.w_velocity * velocity_loss(pred, target)
+            c.w_mpjpe * mpjpe(pred, target, weights)
+            + c.w_nmpjpe * n_mpjpe(pred, target, weights)
+            + c.w_velocity * velocity_loss(pred, target, weights)
             + c.w_limb * limb_length_variance(pred.reshape(-1, N_JOINTS, 3))
         )
 
@@ -313,27 +353,59 @@ class StrideRefiner:
             out = 0.5 * (out + flip_poses(net(flip_poses(x), mask[..., list(FLIP_PERMUTATION)])))
         return out
 
-    def refine_clips(self, pseudo: np.ndarray, failed: np.ndarray) -> np.ndarray:
+    def ttt_masks(self, failed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One epoch's input mask (M, 17) over a video: its failed frames plus fresh pretraining-style
+        joint, frame and span masks (`ttt.remask`), so that TTT keeps the prior filling gaps from
+        context instead of teaching it to copy its input."""
+        m = failed.shape[0]
+        mask = np.repeat(failed[:, None], N_JOINTS, axis=1)
+        if not self.cfg.ttt.remask:
+            return mask
+        p = self.cfg.pretrain
+        mask |= rng.random((m, N_JOINTS)) < p.joint_mask
+        mask |= (rng.random(m) < p.frame_mask)[:, None]
+        longest = max(2, int(p.span_max_seconds * self.cfg.fps))
+        for _ in range(int(rng.binomial(max(1, round(m / self.cfg.window)), p.span_mask))):
+            span = int(rng.integers(1, longest + 1))
+            begin = int(rng.integers(-span + 1, m))
+            mask[max(begin, 0) : max(begin + span, 0)] = True
+        return mask
+
+    def refine_clips(self, pseudo: np.ndarray, failed: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """TTT of a fresh copy of the prior on the clips of one video, then prediction.
 
-        pseudo (C, T, 17, 3) metres: pseudo-labels (failed frames interpolated); failed (C, T) bool.
-        Returns (C, T, 17, 3) metres. The prior's own weights are not touched.
+        pseudo (M, 17, 3) metres: the video's pseudo-labels (failed frames interpolated); failed (M,)
+        bool; idx (C, T) the frames of each clip. Returns (C, T, 17, 3) metres. The prior's own
+        weights are not touched.
         """
         net = copy.deepcopy(self.module).to(self.device)
-        x = torch.as_tensor(pseudo, dtype=torch.float32, device=self.device)
-        mask = torch.as_tensor(failed, device=self.device)[..., None].expand(*failed.shape, N_JOINTS)
+        target = torch.as_tensor(pseudo[idx], dtype=torch.float32, device=self.device)
+        failed_mask = np.repeat(failed[:, None], N_JOINTS, axis=1)
+        failed_t = torch.as_tensor(failed_mask[idx], device=self.device)
         c = self.cfg.ttt
+        if c.failed_target == "prior" and failed.any():  # the frozen prior's fill of the failed frames
+            net.eval()
+            with torch.no_grad():
+                fill = self._predict(net, target, failed_t)
+            target = torch.where(failed_t[..., None], fill, target)
+        weights = torch.as_tensor(np.where(failed[idx], c.failed_weight, 1.0), dtype=torch.float32,
+                                  device=self.device)
+        rng = np.random.default_rng(self.seed)
         if c.epochs > 0:
             opt = torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
             net.train()
             for _ in range(c.epochs):
-                loss = self._ttt_loss(net(x, mask), x)
+                mask = self.ttt_masks(failed, rng)
+                x = interpolate_missing(pseudo, mask) if c.remask else pseudo
+                loss = self._ttt_loss(net(torch.as_tensor(x[idx], dtype=torch.float32, device=self.device),
+                                          torch.as_tensor(mask[idx], device=self.device)), target, weights)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
         net.eval()
         with torch.no_grad():
-            return self._predict(net, x, mask).double().cpu().numpy()
+            x = torch.as_tensor(pseudo[idx], dtype=torch.float32, device=self.device)
+            return self._predict(net, x, failed_t).double().cpu().numpy()
 
     def refine(self, poses: np.ndarray, fps: float, failed: np.ndarray | None = None) -> np.ndarray:
         """Refine a sequence; frames with a non-finite joint (or flagged in `failed`) are the failures."""
@@ -357,17 +429,19 @@ class StrideRefiner:
         if m < w:  # one short clip, edges replicated to the window
             idx = np.clip(np.arange(w), 0, m - 1)[None]
         else:
-            idx = np.stack([np.arange(s, s + w) for s in clip_starts(m, w)])
+            hop = self.cfg.hop if self.cfg.hop > 0 else max(1, w // 3)
+            idx = np.stack([np.arange(s, s + w) for s in clip_starts(m, w, hop)])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            refined = self.refine_clips(pseudo[idx], bad[idx])
+            refined = self.refine_clips(pseudo, bad, idx)
+        # overlapping clips blended with triangular weights (each frame leans on the clips it is central to)
         out = np.zeros_like(pseudo)
-        done = np.zeros(m, dtype=bool)
+        total = np.zeros(m)
+        blend = clip_weights(w)
         for clip, frames in zip(refined, idx, strict=True):
-            for k, f in enumerate(frames):
-                if not done[f]:
-                    out[f], done[f] = clip[k], True
-        out *= MM
+            np.add.at(out, frames, clip * blend[:, None, None])
+            np.add.at(total, frames, blend)
+        out = out / total[:, None, None] * MM
         if resampled:
             out = resample(out, self.cfg.fps, fps, n_out=n)
         return out
@@ -461,7 +535,7 @@ def pretrain(
 
     return fit(model_name=MODEL_NAME, model=net, config=config if config is not None else cfg.model_dump(),
                optimizer=opt, batches=batches, loss_fn=loss_fn, epochs=cfg.pretrain.epochs, out=out,
-               device=dev, scheduler=sched)
+               device=dev, scheduler=sched, steps_per_epoch=cfg.pretrain.steps_per_epoch)
 
 
 def train_stride(config: dict, data: Path, out: Path, device: str | None = None):
