@@ -13,12 +13,13 @@ from corrupt_bench.models import stride as S
 from corrupt_bench.models.checkpoint import load_checkpoint, load_config
 
 FPS = 50.0
-# The test prior: the tiny config (27 frames at 10 fps, the issue's TTT recipe), pretrained on
-# three training subjects' synthetic motion (about a minute on 2 cores).
+# The test prior: the tiny config's sizes and TTT settings (27 frames at 10 fps; the issue's TTT loss
+# with re-masked input and the prior's fill as the failed frames' pseudo-labels), pretrained briefly
+# on three training subjects' synthetic motion (about a minute on 2 cores).
 MICRO = {
     "dim": 32, "depth": 2, "heads": 4, "mlp_ratio": 2.0, "dim_rep": 64, "window": 27, "fps": 10.0,
     "pretrain": {"epochs": 6, "steps_per_epoch": 50, "batch_size": 16, "lr": 1e-3, "span_mask": 0.9, "seed": 0},
-    "ttt": {"epochs": 30, "lr": 2e-4},
+    "ttt": {"epochs": 30, "lr": 2e-4, "remask": True, "failed_target": "prior"},
 }
 # Test-subject sequences with a 1.6 s failure: (subject, action, camera index, noise seed).
 OCCLUSION_CASES = [("S9", "walk", 0, 1), ("S9", "walk", 1, 2), ("S11", "walk", 0, 3), ("S9", "wave", 0, 4),
@@ -236,4 +237,4 @@ def test_shipped_configs_validate(name):
     cfg = S.parse_config(load_config("stride", name))
     assert cfg.ttt.epochs == 30 and cfg.ttt.lr == 2e-4 and cfg.ttt.w_limb == 200.0
     assert (cfg.dim, cfg.depth, cfg.heads, cfg.window) == ((32, 2, 4, 27) if name == "tiny" else (512, 5, 8, 243))
-    assert cfg.ttt.failed_target == "interpolation" and cfg.ttt.failed_weight == 1.0 and not cfg.ttt.remask
+    assert cfg.ttt.failed_target == "prior" and cfg.ttt.failed_weight == 1.0 and cfg.ttt.remask
