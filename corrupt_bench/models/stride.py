@@ -335,7 +335,7 @@ class StrideRefiner:
         """TTT loss over all clips of one video (C, T, 17, 3); limb-length variance over all its frames.
 
         `weights` (C, T) weighs each frame in the MPJPE, N-MPJPE and velocity terms (`failed_weight`
-        on failed frames, whose pseudo-labels are interpolations, 1 elsewhere).
+        on failed frames, whose pseudo-labels are the interpolation or the prior's fill, 1 elsewhere).
         """
         c = self.cfg.ttt
         return (
