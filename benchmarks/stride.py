@@ -5,12 +5,13 @@
 
 `time` refines a 243-frame synthetic walk (ground truth + 15 mm noise) with each shipped config
 (untrained weights: the time does not depend on them) and prints the median wall time per call.
-`occlusion` pretrains the tests' prior (tiny sizes, 6 x 50 steps of batch 16 on S1/S5/S6 synthetic
-motion; cached in `--work`) and prints, for five test-subject sequences with 1.6 s of failed
-frames, the MPJPE on the failed frames of linear interpolation, of interpolation between
-denoised ends (the resampling filter alone), of STRIDE with the shipped TTT (`remask`,
-`failed_target: prior`), with the paper's TTT (interpolated pseudo-labels, no re-masking) and of
-the prior without TTT; then the visible-frame MPJPE and limb-length variance. A benchmark that prints tables, not a timed test.
+`occlusion` pretrains the tests' prior (`corrupt_bench.models.stride_eval`: tiny sizes, 6 x 50
+steps of batch 16 on S1/S5/S6 synthetic motion; cached in `--work`) and prints, for five
+test-subject sequences with 1.6 s of failed frames, the MPJPE on the failed frames of linear
+interpolation, of interpolation between denoised ends (the resampling filter alone), of STRIDE
+with the shipped TTT (`remask`, `failed_target: prior`), with the paper's TTT (interpolated
+pseudo-labels, no re-masking) and of the prior without TTT; then the visible-frame MPJPE and
+limb-length variance. A benchmark that prints tables, not a timed test.
 """
 
 from __future__ import annotations
@@ -22,35 +23,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from corrupt_bench.data.cameras import CAMERA_IDS, get_camera, world_to_camera
-from corrupt_bench.data.synth_motion import synthetic_motion
 from corrupt_bench.models import stride as S
 from corrupt_bench.models.checkpoint import load_checkpoint, load_config
+from corrupt_bench.models.stride_eval import (
+    FPS,
+    OCCLUSION_CASES,
+    PRIOR_CONFIG,
+    camera_poses,
+    occluded_case,
+    prior_sequences,
+)
 
-FPS = 50.0
-PRIOR = {
-    "dim": 32, "depth": 2, "heads": 4, "mlp_ratio": 2.0, "dim_rep": 64, "window": 27, "fps": 10.0,
-    "pretrain": {"epochs": 6, "steps_per_epoch": 50, "batch_size": 16, "lr": 1e-3, "span_mask": 0.9, "seed": 0},
-    "ttt": {"epochs": 30, "lr": 2e-4, "remask": True, "failed_target": "prior"},
-}  # = tests/test_stride.py MICRO: the tiny sizes and TTT settings, a shorter pretraining
-CASES = [("S9", "walk", 0, 1), ("S9", "walk", 1, 2), ("S11", "walk", 0, 3), ("S9", "wave", 0, 4), ("S11", "sit", 2, 5)]
 VARIANTS = {"STRIDE (shipped TTT)": {}, "STRIDE (paper's TTT)": {"remask": False, "failed_target": "interpolation"},
             "prior only (no TTT)": {"epochs": 0}}
-
-
-def camera_poses(subject: str, action: str, camera: int, n_frames: int) -> np.ndarray:
-    cam = world_to_camera(synthetic_motion(subject, action, n_frames, seed=0), get_camera(subject, CAMERA_IDS[camera]))
-    return cam - cam[:, :1]
-
-
-def occluded_case(subject: str, action: str, camera: int, seed: int):
-    gt = camera_poses(subject, action, camera, 200)
-    base = gt + np.random.default_rng(seed).normal(0.0, 15.0, gt.shape)
-    base -= base[:, :1]
-    failed = np.zeros(len(gt), dtype=bool)
-    failed[60:140] = True
-    base[failed] = np.nan
-    return gt, base, failed
 
 
 def mpjpe(pred: np.ndarray, gt: np.ndarray, frames: np.ndarray) -> float:
@@ -77,9 +62,8 @@ def bench_time(configs: list[str], full_epochs: list[int], repeats: int) -> None
 
 def bench_occlusion(work: Path) -> None:
     folder = work / "prior"
-    seqs = [camera_poses(s, a, c, 1000) for s in ("S1", "S5", "S6") for a in ("walk", "wave", "sit") for c in (0, 1)]
     t0 = time.perf_counter()
-    S.pretrain(S.parse_config(PRIOR), seqs, folder, "cpu", config=PRIOR)
+    S.pretrain(S.parse_config(PRIOR_CONFIG), prior_sequences(), folder, "cpu", config=PRIOR_CONFIG)
     print(f"prior: {time.perf_counter() - t0:.0f} s (0 if cached in {folder})")
     state, meta = load_checkpoint(folder)
     refiners = {}
@@ -91,7 +75,7 @@ def bench_occlusion(work: Path) -> None:
     print("| sequence | " + " | ".join(head) + " |")
     print("|---|" + "---|" * len(head))
     table, visible, limb = [], [], []
-    for case in CASES:
+    for case in OCCLUSION_CASES:
         gt, base, failed = occluded_case(*case)
         interp = S.interpolate_missing(np.where(failed[:, None, None], 0.0, base), failed)
         smooth = S.resample(S.resample(np.where(failed[:, None, None], np.nan, base), FPS, 10.0), 10.0, FPS, n_out=len(gt))

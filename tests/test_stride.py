@@ -7,58 +7,24 @@ import pytest
 import torch
 import yaml
 
-from corrupt_bench.data.cameras import CAMERA_IDS, get_camera, world_to_camera
-from corrupt_bench.data.synth_motion import synthetic_motion
 from corrupt_bench.models import stride as S
 from corrupt_bench.models.checkpoint import load_checkpoint, load_config
-
-FPS = 50.0
-# The test prior: the tiny config's sizes and TTT settings (27 frames at 10 fps; the issue's TTT loss
-# with re-masked input and the prior's fill as the failed frames' pseudo-labels), pretrained briefly
-# on three training subjects' synthetic motion (about a minute on 2 cores).
-MICRO = {
-    "dim": 32, "depth": 2, "heads": 4, "mlp_ratio": 2.0, "dim_rep": 64, "window": 27, "fps": 10.0,
-    "pretrain": {"epochs": 6, "steps_per_epoch": 50, "batch_size": 16, "lr": 1e-3, "span_mask": 0.9, "seed": 0},
-    "ttt": {"epochs": 30, "lr": 2e-4, "remask": True, "failed_target": "prior"},
-}
-# Test-subject sequences with a 1.6 s failure: (subject, action, camera index, noise seed).
-OCCLUSION_CASES = [("S9", "walk", 0, 1), ("S9", "walk", 1, 2), ("S11", "walk", 0, 3), ("S9", "wave", 0, 4),
-                   ("S11", "sit", 2, 5)]
-
-
-def camera_sequences(subjects, actions=("walk", "wave", "sit"), n_frames=400) -> list[np.ndarray]:
-    out = []
-    for subject in subjects:
-        for action in actions:
-            world = synthetic_motion(subject, action, n_frames, seed=0)
-            for cam_id in CAMERA_IDS[:2]:
-                cam = world_to_camera(world, get_camera(subject, cam_id))
-                out.append(cam - cam[:, :1])
-    return out
+from corrupt_bench.models.stride_eval import (
+    FPS,
+    OCCLUSION_CASES,
+    PRIOR_CONFIG,
+    camera_poses,
+    occluded_case,
+    prior_sequences,
+)
 
 
 @pytest.fixture(scope="module")
 def prior(tmp_path_factory):
     torch.set_num_threads(2)
     out = tmp_path_factory.mktemp("stride") / "prior"
-    cfg = S.parse_config(MICRO)
-    result = S.pretrain(cfg, camera_sequences(["S1", "S5", "S6"], n_frames=1000), out, "cpu", config=MICRO)
+    result = S.pretrain(S.parse_config(PRIOR_CONFIG), prior_sequences(), out, "cpu", config=PRIOR_CONFIG)
     return out, result
-
-
-def occluded_case(subject: str = "S9", action: str = "walk", camera: int = 0, seed: int = 1):
-    """200 frames of a test subject: 1.6 s (80 frames) where the base estimator fails (NaN), ground
-    truth + 15 mm white noise elsewhere."""
-    world = synthetic_motion(subject, action, 200, seed=0)
-    gt = world_to_camera(world, get_camera(subject, CAMERA_IDS[camera]))
-    gt = gt - gt[:, :1]
-    rng = np.random.default_rng(seed)
-    base = gt + rng.normal(0.0, 15.0, gt.shape)
-    base = base - base[:, :1]
-    occluded = np.zeros(len(gt), dtype=bool)
-    occluded[60:140] = True
-    base[occluded] = np.nan
-    return gt, base, occluded
 
 
 def test_interpolate_missing_copies_edges_and_interpolates():
@@ -80,14 +46,14 @@ def test_clip_starts_cover_every_frame():
 
 
 def test_flip_is_an_involution_and_limb_variance_of_rigid_motion_is_zero():
-    poses = torch.as_tensor(camera_sequences(["S1"], ("walk",), 30)[0]) / 1000
+    poses = torch.as_tensor(camera_poses("S1", "walk", 0, 30)) / 1000
     assert torch.equal(S.flip_poses(S.flip_poses(poses)), poses)
     assert float(S.limb_length_variance(poses)) < 1e-10  # forward kinematics keeps bone lengths
     assert float(S.limb_length_variance(poses + 0.01 * torch.randn(poses.shape, generator=torch.Generator().manual_seed(0)))) > 1e-6
 
 
 def test_dual_stream_shapes_and_root_relative():
-    net = S.build_network(S.parse_config(MICRO))
+    net = S.build_network(S.parse_config(PRIOR_CONFIG))
     x = torch.zeros(2, 20, 17, 3)
     out = net(x, torch.zeros(2, 20, 17, dtype=torch.bool))
     assert out.shape == (2, 20, 17, 3)
@@ -122,9 +88,10 @@ def test_save_load_gives_identical_refinement(prior):
 def test_refinement_beats_interpolation_on_a_long_occlusion(prior):
     """The issue's criterion on five test-subject sequences (walk, wave, sit; three cameras).
 
-    Measured with this prior (see the model card): failed frames 77.8 mm interpolated -> 74.5 mm
-    refined on average, better on 4 of 5 (S9 walk camera 0: 72.1 -> 73.2); visible frames 32.2 ->
-    14.0 mm; limb-length variance lower than the base's on every sequence.
+    Measured with this prior (`python benchmarks/stride.py occlusion`, table in the model card):
+    failed frames 77.8 mm interpolated -> 73.8 mm refined on average, better on 4 of 5 (S9 walk
+    camera 0: 72.1 -> 73.0); visible frames 32.2 -> 14.3 mm; limb-length variance 450 -> 129 mm^2,
+    lower than the base's on every sequence.
     """
     folder, _ = prior
     state, meta = load_checkpoint(folder)
@@ -190,7 +157,7 @@ def cli_prior(tmp_path_factory):
     work = tmp_path_factory.mktemp("stride_cli")
     data = write_synthetic(work / "raw", subjects=("S1", "S9"), actions=("walk",), seconds=1.0, divisor=8, seed=0,
                            workers=1)
-    cfg = {**MICRO, "dim": 16, "depth": 1, "heads": 2,
+    cfg = {**PRIOR_CONFIG, "dim": 16, "depth": 1, "heads": 2,
            "pretrain": {"epochs": 1, "steps_per_epoch": 3, "batch_size": 2}, "ttt": {"epochs": 2}}
     cfg_path = work / "micro.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
