@@ -78,7 +78,9 @@ def bench_occlusion(work: Path) -> None:
     for case in OCCLUSION_CASES:
         gt, base, failed = occluded_case(*case)
         interp = S.interpolate_missing(np.where(failed[:, None, None], 0.0, base), failed)
-        smooth = S.resample(S.resample(np.where(failed[:, None, None], np.nan, base), FPS, 10.0), 10.0, FPS, n_out=len(gt))
+        prior_fps = PRIOR_CONFIG["fps"]
+        smooth = S.resample(S.resample(np.where(failed[:, None, None], np.nan, base), FPS, prior_fps), prior_fps, FPS,
+                            n_out=len(gt))
         bad = ~np.isfinite(smooth).all(axis=(1, 2))
         smooth = S.interpolate_missing(np.where(bad[:, None, None], 0.0, smooth), bad)
         outs = {label: r.refine(base, FPS) for label, r in refiners.items()}

@@ -352,14 +352,12 @@ class StrideRefiner:
         return out
 
     def ttt_masks(self, failed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One epoch's input mask (M, 17) over a video: its failed frames plus fresh pretraining-style
-        joint, frame and span masks (`ttt.remask`), so that TTT keeps the prior filling gaps from
+        """One epoch's input mask (M, 17) over a video when `ttt.remask`: its failed frames plus fresh
+        pretraining-style joint, frame and span masks, so that TTT keeps the prior filling gaps from
         context instead of teaching it to copy its input."""
         m = failed.shape[0]
-        mask = np.repeat(failed[:, None], N_JOINTS, axis=1)
-        if not self.cfg.ttt.remask:
-            return mask
         p = self.cfg.pretrain
+        mask = np.repeat(failed[:, None], N_JOINTS, axis=1)
         mask |= rng.random((m, N_JOINTS)) < p.joint_mask
         mask |= (rng.random(m) < p.frame_mask)[:, None]
         longest = max(2, int(p.span_max_seconds * self.cfg.fps))
@@ -377,33 +375,35 @@ class StrideRefiner:
         weights are not touched.
         """
         net = copy.deepcopy(self.module).to(self.device)
-        target = torch.as_tensor(pseudo[idx], dtype=torch.float32, device=self.device)
-        failed_mask = np.repeat(failed[:, None], N_JOINTS, axis=1)
-        failed_t = torch.as_tensor(failed_mask[idx], device=self.device)
+
+        def tensor(a: np.ndarray, dtype=None) -> torch.Tensor:
+            return torch.as_tensor(a, dtype=dtype, device=self.device)
+
+        inputs = tensor(pseudo[idx], torch.float32)
+        failed_t = tensor(np.repeat(failed[idx][..., None], N_JOINTS, axis=-1))
         c = self.cfg.ttt
+        target = inputs
         if c.failed_target == "prior" and failed.any():  # the frozen prior's fill of the failed frames
             net.eval()
             with torch.no_grad():
-                fill = self._predict(net, target, failed_t)
-            target = torch.where(failed_t[..., None], fill, target)
-        weights = torch.as_tensor(np.where(failed[idx], c.failed_weight, 1.0), dtype=torch.float32,
-                                  device=self.device)
+                target = torch.where(failed_t[..., None], self._predict(net, inputs, failed_t), inputs)
+        weights = tensor(np.where(failed[idx], c.failed_weight, 1.0), torch.float32)
         rng = np.random.default_rng(self.seed)
         if c.epochs > 0:
             opt = torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
             net.train()
             for _ in range(c.epochs):
-                mask = self.ttt_masks(failed, rng)
-                x = interpolate_missing(pseudo, mask) if c.remask else pseudo
-                loss = self._ttt_loss(net(torch.as_tensor(x[idx], dtype=torch.float32, device=self.device),
-                                          torch.as_tensor(mask[idx], device=self.device)), target, weights)
+                x, mask = inputs, failed_t
+                if c.remask:
+                    fresh = self.ttt_masks(failed, rng)
+                    x, mask = tensor(interpolate_missing(pseudo, fresh)[idx], torch.float32), tensor(fresh[idx])
+                loss = self._ttt_loss(net(x, mask), target, weights)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
         net.eval()
         with torch.no_grad():
-            x = torch.as_tensor(pseudo[idx], dtype=torch.float32, device=self.device)
-            return self._predict(net, x, failed_t).double().cpu().numpy()
+            return self._predict(net, inputs, failed_t).double().cpu().numpy()
 
     def refine(self, poses: np.ndarray, fps: float, failed: np.ndarray | None = None) -> np.ndarray:
         """Refine a sequence; frames with a non-finite joint (or flagged in `failed`) are the failures."""
