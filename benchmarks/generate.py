@@ -128,7 +128,7 @@ def _executor(kind: str, workers: int, path: Path, root: Path):
         return None
     import ray
 
-    from corrupt_bench.generate.executors import make_executor
+    from corrupt_bench.executors import make_executor
     from corrupt_bench.generate.run import generate
 
     ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)

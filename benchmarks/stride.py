@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from corrupt_bench.layout import H36M_FPS as FPS
 from corrupt_bench.models import stride as S
 from corrupt_bench.models.checkpoint import load_checkpoint, load_config
 from corrupt_bench.models.stride_eval import (
-    FPS,
     OCCLUSION_CASES,
     PRIOR_CONFIG,
     camera_poses,

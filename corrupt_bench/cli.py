@@ -39,7 +39,7 @@ def _root(
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
     if version:
-        from corrupt_bench import __version__
+        from corrupt_bench._version import __version__
 
         typer.echo(__version__)
         raise typer.Exit()

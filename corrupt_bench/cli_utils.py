@@ -1,9 +1,9 @@
-"""Helpers shared by the command modules: user-error handling and a rich progress bar."""
+"""Helpers shared by the command modules: user-error handling (progress bars live in `corrupt_bench.progress`)."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
 import typer
@@ -11,7 +11,6 @@ import typer
 from corrupt_bench.errors import UserError
 
 F = TypeVar("F", bound=Callable)
-T = TypeVar("T")
 
 
 def user_errors(func: F) -> F:
@@ -26,23 +25,3 @@ def user_errors(func: F) -> F:
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def progress(items: Iterable[T], total: int | None = None, description: str = "") -> Iterator[T]:
-    """Iterate with a rich progress bar (bar, count, elapsed and ETA) on stderr."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task(description, total=total if total is not None else (len(items) if hasattr(items, "__len__") else None))
-        for item in items:
-            yield item
-            bar.advance(task)

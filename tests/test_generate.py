@@ -18,10 +18,11 @@ from typer.testing import CliRunner
 
 from corrupt_bench.cli import app
 from corrupt_bench.data.crop import to_crop
-from corrupt_bench.generate.lock import LOCK_NAME, _type_name, benchmark_files, verify
+from corrupt_bench.generate.lock import _type_name, benchmark_files, verify
 from corrupt_bench.generate.run import RunContext, generate, prepare, run_unit
 from corrupt_bench.generate.sources import CACHE_ENV
-from corrupt_bench.generate.writers import LABEL_COLUMNS, decode_image, label_schema
+from corrupt_bench.generate.writers import decode_image
+from corrupt_bench.layout import LABEL_COLUMNS, LOCK_NAME, label_schema
 
 DEMOS = ("demo-da-3dpe", "demo-h36m-c", "demo-occluded-h36m", "demo-weak-sync")
 runner = CliRunner()

@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from corrupt_bench.cli import app
 from corrupt_bench.errors import UserError
-from corrupt_bench.generate.executors import LocalExecutor, make_executor
-from corrupt_bench.generate.executors_ray import MISSING_RAY, RayExecutor, _staged_unit, _staging
+from corrupt_bench.executors import make_executor
+from corrupt_bench.executors.local import LocalExecutor
+from corrupt_bench.executors.ray import MISSING_RAY, RayExecutor
 from corrupt_bench.generate.run import generate
 
 MANIFEST = "demo-h36m-c"  # 12 units of 8 frames, one camera, PNG: seconds to generate
@@ -73,22 +74,20 @@ def test_missing_ray_is_one_line_and_exit_2(monkeypatch, tmp_path: Path):
 def test_staged_unit_writes_nothing_under_out_and_lands_the_same_files(local_bench: Path, cache: Path, tmp_path: Path):
     """The non-shared-FS path without Ray: a unit runs into a temp folder, the driver writes its bytes."""
     from corrupt_bench.generate import lock as lockmod
-    from corrupt_bench.generate.run import RunContext, prepare, run_unit
+    from corrupt_bench.generate.run import RunContext, prepare, unit_staging
 
     manifest, config, plan, voc = prepare(MANIFEST, cache=cache)
     out = tmp_path / "out"
     ctx = RunContext(str(out), manifest.model_dump_json(), config, voc, manifest.seed)
-    send, land = _staging(partial(run_unit, ctx))
-    assert send.func is _staged_unit
+    staging = unit_staging(ctx)
     unit = plan.units[3]
-    staged = send(unit)
+    staged = staging.remote(unit)
     assert not out.exists()  # the task itself wrote nothing under the output root
-    result = land(staged)
+    result = staging.land(staged)
     marker = lockmod.read_marker(out, unit.key)
     assert result.key == unit.key and marker == lockmod.read_marker(local_bench, unit.key)
     for rel, digest in marker["files"].items():
         assert lockmod.file_digest(out / rel) == digest == _lock(local_bench)["files"][rel]
-    assert _staging(operator.neg)[0] is operator.neg  # anything else (score cells) is sent as it is
 
 
 def test_options_are_checked():

@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from corrupt_bench.cli import app
 from corrupt_bench.errors import UserError
 from corrupt_bench.harness.loading import load_predictor
-from corrupt_bench.harness.scoring import CELLS_DIR, score, sequence_metrics
+from corrupt_bench.harness.scoring import score, sequence_metrics
+from corrupt_bench.layout import CELLS_DIR
 from corrupt_bench.models.checkpoint import save_checkpoint
 
 torch.set_num_threads(1)

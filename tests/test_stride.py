@@ -7,10 +7,10 @@ import pytest
 import torch
 import yaml
 
+from corrupt_bench.layout import H36M_FPS as FPS
 from corrupt_bench.models import stride as S
 from corrupt_bench.models.checkpoint import load_checkpoint, load_config
 from corrupt_bench.models.stride_eval import (
-    FPS,
     OCCLUSION_CASES,
     PRIOR_CONFIG,
     camera_poses,

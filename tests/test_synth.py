@@ -155,8 +155,8 @@ def test_interrupted_run_is_completed_by_a_rerun(synth_dir, tmp_path):
     lost_d2 = out / SUBJECT / "MyPoseFeatures" / "D2_Positions" / f"Posing.{CAMERA_IDS[0]}.cdf"
     lost_video.unlink()  # ... that was interrupted before these were renamed into place
     lost_d2.unlink()
-    (out / ".synth-tmp").mkdir()
-    (out / ".synth-tmp" / f"{SUBJECT}.Walking.{CAMERA_IDS[2]}.mp4").write_bytes(b"half an mp4")
+    half = lost_video.with_name(f".{lost_video.name}.k1ll3d.tmp")  # the temporary of the interrupted write
+    half.write_bytes(b"half an mp4")
     kept = out / SUBJECT / "Videos" / f"Walking.{CAMERA_IDS[0]}.mp4"
     os.utime(kept, (1, 1))
     _write(out, workers=1)
@@ -164,6 +164,7 @@ def test_interrupted_run_is_completed_by_a_rerun(synth_dir, tmp_path):
     assert lost_video.read_bytes() == (synth_dir / lost_video.relative_to(out)).read_bytes()
     np.testing.assert_array_equal(read_pose_cdf(lost_d2, 64), read_pose_cdf(synth_dir / lost_d2.relative_to(out), 64))
     assert kept.stat().st_mtime == 1  # complete files are skipped, not rewritten
+    assert not half.exists()  # the temporary was removed
 
 
 def test_a_second_concurrent_run_is_refused(synth_dir):

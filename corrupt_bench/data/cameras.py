@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from corrupt_bench.errors import UserError
+from corrupt_bench.io import atomic_write_text
+from corrupt_bench.layout import CAMERA_FILE_NAME
 
 CAMERA_IDS: tuple[str, ...] = ("54138969", "55011271", "58860488", "60457274")
 DEFAULT_CAMERA_FILE = Path(__file__).with_name("h36m_cameras.json")
-CAMERA_FILE_NAME = "cameras.json"  # written beside a synthetic source that was rendered at another size
 
 
 def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
@@ -218,7 +219,4 @@ def write_camera_file(cameras: dict[tuple[str, str], Camera], path: str | Path) 
         intr[cam_id] = cam.to_json()
         ext.setdefault(subject, {})[cam_id] = {"orientation": list(cam.orientation), "centre": list(cam.position)}
     payload = {"source": "corrupt-bench: scaled public Human3.6M calibration", "intrinsics": intr, "extrinsics": ext}
-    path = Path(path)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(payload, indent=1))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from corrupt_bench.errors import UserError
+from corrupt_bench.io import atomic_path
 
 
 def read_pose_cdf(path: str | Path, width: int) -> np.ndarray:
@@ -38,21 +38,17 @@ def write_pose_cdf(path: str | Path, pose: np.ndarray) -> None:
     pose = np.asarray(pose, dtype=np.float32)
     if pose.ndim != 2:
         raise ValueError(f"pose must be (N, D), got {pose.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part.cdf")
-    if tmp.exists():
-        tmp.unlink()
-    writer = CDFWriter(str(tmp), cdf_spec={"Majority": "Row_major", "rDim_sizes": []}, delete=True)
-    try:
-        var_spec = {
-            "Variable": "Pose",
-            "Data_Type": writer.CDF_FLOAT,
-            "Num_Elements": 1,
-            "Rec_Vary": True,
-            "Dim_Sizes": [pose.shape[0], pose.shape[1]],
-            "Compress": 0,  # cdflib gzips with the current time in the header: same data, other bytes
-        }
-        writer.write_var(var_spec, var_attrs={}, var_data=pose[None])
-    finally:
-        writer.close()
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".cdf") as tmp:  # cdflib insists on the .cdf extension
+        writer = CDFWriter(str(tmp), cdf_spec={"Majority": "Row_major", "rDim_sizes": []}, delete=True)
+        try:
+            var_spec = {
+                "Variable": "Pose",
+                "Data_Type": writer.CDF_FLOAT,
+                "Num_Elements": 1,
+                "Rec_Vary": True,
+                "Dim_Sizes": [pose.shape[0], pose.shape[1]],
+                "Compress": 0,  # cdflib gzips with the current time in the header: same data, other bytes
+            }
+            writer.write_var(var_spec, var_attrs={}, var_data=pose[None])
+        finally:
+            writer.close()

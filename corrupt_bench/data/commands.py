@@ -38,8 +38,8 @@ def info(
     from rich.console import Console
     from rich.table import Table
 
-    from corrupt_bench.cli_utils import progress
     from corrupt_bench.data.raw import RawH36M, summarize
+    from corrupt_bench.progress import progress
 
     raw = RawH36M(
         data,

@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-FPS = 50.0  # all Human3.6M videos and mocap are 50 Hz
-
 # --- sequences that are not recordings of one action -------------------------------------------
 ALL_SEQUENCE_PREFIX = "_ALL"  # "_ALL", "_ALL 1": whole-session files, not one action; always skipped
 

@@ -29,6 +29,7 @@ from corrupt_bench.data.cdf_io import read_pose_cdf
 from corrupt_bench.data.skeleton import N_RAW_JOINTS, raw_to_h36m17
 from corrupt_bench.data.video import VideoReader
 from corrupt_bench.errors import UserError
+from corrupt_bench.layout import H36M_FPS
 
 POSE_DIR = "MyPoseFeatures"
 D3_DIR = "D3_Positions"
@@ -160,6 +161,8 @@ class RawH36M:
         stems: list[str] = []
         skipped_all: list[str] = []
         for path in sorted(d3_dir.glob("*.cdf"), key=lambda p: p.stem):
+            if path.name.startswith("."):  # hidden: a temporary of an interrupted write, never a sequence
+                continue
             stem = path.stem
             if quirks.is_all_sequence(stem):
                 skipped_all.append(stem)
@@ -233,6 +236,8 @@ class RawH36M:
             folders.append((self.root / subject / VIDEO_DIR, ".mp4"))
         for folder, suffix in folders:
             for path in sorted(folder.glob(f"*{suffix}")):
+                if path.name.startswith("."):
+                    continue
                 stem, _, camera_id = path.name[: -len(suffix)].rpartition(".")
                 if quirks.is_all_sequence(stem) or (stem in stems and camera_id in CAMERA_IDS):
                     continue
@@ -309,7 +314,7 @@ class RawH36M:
 
         Raises UserError on a fault no quirk explains: unreadable CDF, wrong shape, frame counts that
         disagree, a video that does not open or is shorter than its mocap. `progress(items, total,
-        description)` may wrap the loop (the CLI passes `cli_utils.progress`)."""
+        description)` may wrap the loop (the CLI passes `corrupt_bench.progress.progress`)."""
         if self._problems is None:
             refs = self.sequences()
             found = list(self._scan_problems)
@@ -361,7 +366,7 @@ class SubjectSummary:
 
     @property
     def seconds(self) -> float:
-        return self.frames / quirks.FPS
+        return self.frames / H36M_FPS
 
 
 def summarize(refs: Iterable[SequenceRef]) -> list[SubjectSummary]:

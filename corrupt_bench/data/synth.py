@@ -59,6 +59,7 @@ from corrupt_bench.data.synth_render import (
     render_frames,
 )
 from corrupt_bench.errors import UserError
+from corrupt_bench.io import atomic_path, atomic_write_text, remove_temporaries
 
 __all__ = [
     "ACTIONS",
@@ -89,7 +90,6 @@ SETTINGS_FILE = "synth.json"
 # arguments then give other files, and a folder written before is refused instead of mixed.
 LOCK_FILE = ".synth.lock"
 FORMAT_VERSION = 2
-TMP_DIR = ".synth-tmp"
 VIDEO_CRF = 18
 GOP = 25
 
@@ -144,15 +144,13 @@ def _unit_done(unit: _Unit) -> bool:
     )
 
 
-def _write_video(path: Path, tmp_dir: Path, frames, width: int, height: int) -> None:
+def _write_video(path: Path, frames, width: int, height: int) -> None:
     """Encode RGB frames as 50 fps H.264 (4:4:4, so odd sizes work; single-threaded, so deterministic)."""
     from fractions import Fraction
 
     import av
 
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_dir / f"{path.parent.parent.name}.{path.name}"
-    with av.open(str(tmp), "w", format="mp4") as container:
+    with atomic_path(path) as tmp, av.open(str(tmp), "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=Fraction(int(FPS), 1))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv444p"
         stream.thread_count = 1
@@ -164,8 +162,6 @@ def _write_video(path: Path, tmp_dir: Path, frames, width: int, height: int) -> 
             frame.time_base = Fraction(1, int(FPS))
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, path)
 
 
 def _run_unit(unit: _Unit) -> str:
@@ -194,7 +190,7 @@ def _run_unit(unit: _Unit) -> str:
 
             background = camera_background(unit.subject, unit.camera_id, unit.divisor, unit.seed)
             frames = render_frames(raw_to_h36m17(raw), camera, appearance, background)
-            _write_video(paths["video"], out / TMP_DIR, frames, camera.width, camera.height)
+            _write_video(paths["video"], frames, camera.width, camera.height)
     return f"{unit.subject} {unit.camera_id}"
 
 
@@ -212,9 +208,7 @@ def _check_settings(out: Path, settings: dict) -> None:
         settings = {**settings, "subjects": sorted(set(old.get("subjects", [])) | set(settings["subjects"]))}
         settings["actions"] = sorted(set(old.get("actions", [])) | set(settings["actions"]))
         settings["actions_as"] = {m: ACTION_STEMS[m] for m in settings["actions"] if m in ACTION_STEMS}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(settings, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(settings, indent=1, sort_keys=True))
 
 
 def write_synthetic(
@@ -307,6 +301,10 @@ def _write_locked(
 
     from corrupt_bench.data.cdf_io import write_pose_cdf
 
+    for subject in subjects:  # temporaries of an interrupted run (this process holds the folder lock)
+        for folder in (out / subject / "MyPoseFeatures" / name for name in ("D3_Positions", "D2_Positions", "D3_Positions_mono")):
+            remove_temporaries(folder)
+        remove_temporaries(out / subject / "Videos")
     for subject in subjects:
         for motion in motions:
             path = out / subject / "MyPoseFeatures" / "D3_Positions" / f"{sequence_stem(motion)}.cdf"
@@ -322,11 +320,6 @@ def _write_locked(
     units = [u for u in units if not _unit_done(u)]
     if units:
         _run_units(units, workers, show_progress)
-    tmp = out / TMP_DIR
-    if tmp.is_dir():
-        for stale in tmp.iterdir():  # left by an interrupted run; every file was rewritten
-            stale.unlink()
-        tmp.rmdir()
 
 
 def _ignore_sigint() -> None:
@@ -338,7 +331,7 @@ def _ignore_sigint() -> None:
 
 def _run_units(units: list[_Unit], workers: int, show_progress: bool) -> None:
     if show_progress:
-        from corrupt_bench.cli_utils import progress
+        from corrupt_bench.progress import progress
     else:
 
         def progress(items, total=None, description=""):

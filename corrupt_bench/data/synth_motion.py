@@ -18,8 +18,7 @@ import numpy as np
 
 from corrupt_bench.data.skeleton import N_RAW_JOINTS, raw_to_h36m17
 from corrupt_bench.errors import UserError
-
-FPS = 50.0
+from corrupt_bench.layout import H36M_FPS as FPS
 
 # Motion name -> the Human3.6M action (raw file stem) it stands in for.
 ACTION_STEMS: dict[str, str] = {

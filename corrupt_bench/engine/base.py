@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from corrupt_bench.engine.rng import RngKey
 from corrupt_bench.errors import UserError
+from corrupt_bench.layout import CLEAN
 
 Modality = Literal["pixel", "temporal", "multi-view", "keypoint"]
 # What grows with severity (the contract tests measure it): image similarity, hidden joints,
@@ -29,7 +30,6 @@ Modality = Literal["pixel", "temporal", "multi-view", "keypoint"]
 Effect = Literal["ssim", "occlusion", "view", "offset", "keypoint"]
 SEVERITIES = (1, 2, 3, 4, 5)
 REFERENCE_SIZE = 224.0  # spatial parameters are stated for a 224 px person (ImageNet-C's image size)
-CLEAN = "clean"
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from corrupt_bench.data.cameras import Camera
+from corrupt_bench.data.skeleton import N_JOINTS
 from corrupt_bench.engine.base import CLEAN, Corruption, FrameContext, get_corruption, params_to_json
 from corrupt_bench.engine.rng import RngKey
-
-N_JOINTS = 17
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,7 @@ def register(app: typer.Typer) -> None:
         ok, buf = cv2.imencode(".png", cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
         if not ok:
             raise UserError("could not encode the preview", out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_bytes(buf.tobytes())
-        tmp.replace(out)
+        from corrupt_bench.io import atomic_write_bytes
+
+        atomic_write_bytes(out, buf.tobytes())
         typer.echo(f"wrote {out} ({strip.shape[1]}x{strip.shape[0]})")

@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from corrupt_bench.data.skeleton import N_JOINTS
 from corrupt_bench.engine.base import Family, FrameContext
 from corrupt_bench.engine.rng import RngKey
-
-N_JOINTS = 17
 
 
 @dataclass(frozen=True)

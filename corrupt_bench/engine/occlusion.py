@@ -18,9 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from corrupt_bench.data.skeleton import N_JOINTS
 from corrupt_bench.engine.base import Family, FrameContext
-
-N_JOINTS = 17
 
 
 def _joints_in_rects(rects: np.ndarray, ctx: FrameContext) -> np.ndarray:

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from corrupt_bench.errors import UserError
+from corrupt_bench.io import atomic_path
 
 MIN_MASK_PX = 500
 EXCLUDED_CLASSES = frozenset({"person"})
@@ -139,9 +140,8 @@ def extract_voc_occluders(root: Path) -> list[np.ndarray]:
 def save_bank(bank: OccluderBank, path: Path) -> None:
     shapes = np.array([o.shape[:2] for o in bank.occluders], dtype=np.int64).reshape(-1, 2)
     pixels = np.concatenate([o.reshape(-1) for o in bank.occluders]) if bank.occluders else np.zeros(0, np.uint8)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, shapes=shapes, pixels=pixels, digest=np.array(bank.digest), source=np.array(bank.source))
-    tmp.replace(path)
+    with atomic_path(path, suffix=".npz") as tmp:  # numpy appends .npz to a name without it
+        np.savez_compressed(tmp, shapes=shapes, pixels=pixels, digest=np.array(bank.digest), source=np.array(bank.source))
 
 
 def load_bank_file(path: Path) -> OccluderBank:

@@ -21,16 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-LOCK_NAME = "lock.json"
-MANIFEST_NAME = "manifest.yaml"
-CAMERA_FILE_NAME = "cameras.json"  # the source's calibration, copied beside manifest.yaml (labels carry its effect)
-STATE_DIR = ".generate"  # markers and run log; not part of the benchmark
-DONE_DIR = f"{STATE_DIR}/done"
+from corrupt_bench.io import atomic_write_bytes, is_temporary
+from corrupt_bench.layout import (
+    CAMERA_FILE_NAME,
+    IGNORED_DIRS,
+    IMAGE_SUFFIXES,
+    LABEL_SUFFIX,
+    LOCK_NAME,
+    MANIFEST_NAME,
+    marker_path,
+)
+
 LOCK_FORMAT = 1
-IMAGE_SUFFIXES = (".jpg", ".png")
-LABEL_SUFFIX = ".parquet"
-# folders inside a benchmark that other tools add and that verify leaves alone
-IGNORED_DIRS = {STATE_DIR, "detections"}
 
 
 def pixels_digest(image: np.ndarray) -> str:
@@ -98,13 +100,7 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def marker_path(out: Path, key: str) -> Path:
-    return out / DONE_DIR / f"{key}.json"
-
-
 def write_marker(out: Path, key: str, files: dict[str, str], stats: dict) -> None:
-    from corrupt_bench.generate.writers import atomic_write_bytes
-
     payload = {"key": key, "files": dict(sorted(files.items())), **stats}
     atomic_write_bytes(marker_path(out, key), json.dumps(payload, sort_keys=True, indent=1).encode())
 
@@ -125,7 +121,7 @@ def build_lock(
     manifest_info: dict, corruption_versions: dict[str, str], keys: Iterable[str], out: Path
 ) -> dict:
     """Assemble the lock from the markers of `keys` (all must be present)."""
-    from corrupt_bench import __version__
+    from corrupt_bench._version import __version__
 
     files: dict[str, str] = {}
     units = sorted(keys)
@@ -149,8 +145,6 @@ def build_lock(
 
 
 def write_lock(out: Path, lock: dict) -> None:
-    from corrupt_bench.generate.writers import atomic_write_bytes
-
     atomic_write_bytes(out / LOCK_NAME, (json.dumps(lock, sort_keys=True, indent=1) + "\n").encode())
 
 
@@ -181,7 +175,7 @@ def benchmark_files(out: Path) -> list[str]:
         for name in sorted(filenames):
             if rel_dir == Path(".") and name in (LOCK_NAME, MANIFEST_NAME, CAMERA_FILE_NAME):
                 continue
-            if name.startswith(".") and name.endswith(".tmp"):
+            if is_temporary(name):
                 continue  # a temporary file of an interrupted write
             found.append((rel_dir / name).as_posix())
     return found
@@ -216,7 +210,7 @@ def verify(out: Path, lock: dict | None = None, show_progress: bool = False, wor
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from corrupt_bench.cli_utils import progress
+    from corrupt_bench.progress import progress
 
     out = Path(out)
     lock = load_lock(out) if lock is None else lock

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from corrupt_bench.data.cameras import CAMERA_IDS
 from corrupt_bench.errors import UserError
+from corrupt_bench.layout import CLEAN  # noqa: F401  (re-exported: planner and tests read it here)
 
-CLEAN = "clean"  # severity 0 of every variant: the clean reference
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SAFE_NAME_HELP = "a plain folder name (letters, digits, '.', '_', '-'; no '/', no '..', not absolute)"
 SOURCE_KINDS = ("h36m_raw", "vp3d_npz", "synthetic")

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from corrupt_bench.generate.manifest import CLEAN, Manifest
+from corrupt_bench.generate.manifest import Manifest
+from corrupt_bench.layout import CLEAN
 
 
 @dataclass(frozen=True)

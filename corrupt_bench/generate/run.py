@@ -12,24 +12,31 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
 
 from corrupt_bench.errors import UserError
+from corrupt_bench.executors.base import Staging
 from corrupt_bench.generate import lock as lockmod
-from corrupt_bench.generate.manifest import CLEAN, Manifest, canonical_dict, load_manifest
+from corrupt_bench.generate.manifest import Manifest, canonical_dict, load_manifest
 from corrupt_bench.generate.planner import Plan, WorkUnit, plan
-from corrupt_bench.generate.sources import FPS, SourceConfig, open_source, resolve_source
-from corrupt_bench.generate.writers import (
-    atomic_write_bytes,
-    decode_image,
-    labels_table,
-    safe_join,
-    write_image,
-    write_labels,
+from corrupt_bench.generate.sources import SourceConfig, open_source, resolve_source
+from corrupt_bench.generate.writers import decode_image, labels_table, write_image, write_labels
+from corrupt_bench.io import atomic_write_bytes, confined, is_temporary, remove_temporaries
+from corrupt_bench.layout import (
+    CAMERA_FILE_NAME,
+    CLEAN,
+    H36M_FPS,
+    LABEL_COLUMNS,
+    MANIFEST_NAME,
+    RUN_LOG_NAME,
+    STATE_DIR,
+    image_folder,
+    image_name,
+    label_path,
 )
 
 CHUNK_BYTES = 192 * 2**20  # pixels of one chunk of a unit held in memory (all views)
@@ -101,8 +108,6 @@ def _occluder_bank(voc: str | None):
 
 def _corruption_for(manifest: Manifest, variant: str, name: str):
     """The engine corruption with this manifest's overrides applied to its table."""
-    from dataclasses import replace
-
     from corrupt_bench.engine import get_corruption
 
     corruption = get_corruption(name)
@@ -142,6 +147,7 @@ def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
 
     source = open_source(ctx.source)
     seq = unit.seq
+    cell_args = (unit.variant, unit.corruption, unit.severity)
     cams = [source.camera(seq.subject, c) for c in unit.cameras]
     world_all = np.asarray(source.poses_world(seq), dtype=np.float64)
     j2d_all = [np.asarray(source.poses_2d(seq, c), dtype=np.float64) for c in unit.cameras]
@@ -161,10 +167,9 @@ def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
         else:
             per_frame = 1
         chunk = ctx.chunk_frames or int(max(1, min(MAX_CHUNK_FRAMES, CHUNK_BYTES // max(per_frame, 1))))
-        cell_dir = safe_join(out, unit.variant, unit.corruption, str(unit.severity))
-        _remove_stale_temporaries(out, cell_dir, unit)
+        _remove_stale_temporaries(out, unit)
         files: dict[str, str] = {}
-        columns: dict[str, list] = {name: [] for name in _LABEL_NAMES}
+        columns: dict[str, list] = {name: [] for name in LABEL_COLUMNS}
         # rows are gathered per chunk then ordered frame-major (frame, camera in manifest order)
         # clip-level corruptions (subframe_desync) look at neighbouring frames: each chunk is read
         # with CLIP_LEVEL_OVERLAP frames of overlap on both sides and only its own frames are kept
@@ -212,7 +217,7 @@ def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
             clip = Clip(
                 subject=seq.subject,
                 sequence=seq.sequence,
-                fps=FPS,
+                fps=H36M_FPS,
                 frame_indices=idx,
                 cameras=tuple(cams),
                 images=images,
@@ -236,8 +241,8 @@ def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
                 for v, cam in enumerate(cams):
                     image_rel = None
                     if with_images:
-                        name = f"{frame:06d}.{manifest.output.extension}"
-                        path = cell_dir / "images" / f"{unit.stem}.{cam.camera_id}" / name
+                        folder = image_folder(out, *cell_args, seq.subject, seq.sequence, cam.camera_id)
+                        path = folder / image_name(frame, manifest.output.extension)
                         pixels = out_clip.images[v, t, : native[v][1], : native[v][0]]
                         data = write_image(path, pixels, fmt, manifest.output.quality)
                         image_rel = path.relative_to(out).as_posix()
@@ -260,9 +265,9 @@ def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
                         params=record.params[v][t],
                     )  # fmt: skip
         table = labels_table(columns)
-        label_path = cell_dir / "labels" / f"{unit.stem}.parquet"
-        write_labels(label_path, table)
-        files[label_path.relative_to(out).as_posix()] = lockmod.table_digest(table)
+        labels_file = label_path(out, *cell_args, seq.subject, seq.sequence)
+        write_labels(labels_file, table)
+        files[labels_file.relative_to(out).as_posix()] = lockmod.table_digest(table)
     finally:
         for reader in readers:
             reader.close()
@@ -271,21 +276,18 @@ def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
     return UnitResult(unit.key, len(files), n_images, len(unit.frames), time.perf_counter() - started)
 
 
-_LABEL_NAMES = (
-    "variant", "corruption", "severity", "subject", "sequence", "action", "subaction", "camera", "frame",
-    "image", "joints_3d_cam", "joints_3d_world", "joints_2d", "joints_2d_crop", "box", "crop", "image_size",
-    "keypoints_2d", "keypoint_conf", "occluded", "view_valid", "time_offset", "params",
-)  # fmt: skip
-
-
-def _remove_stale_temporaries(out: Path, cell_dir: Path, unit: WorkUnit) -> None:
+def _remove_stale_temporaries(out: Path, unit: WorkUnit) -> None:
     """Temporary files a killed run of this unit left behind (the unit is about to be redone)."""
+    seq = unit.seq
+    cell_args = (unit.variant, unit.corruption, unit.severity)
     marker = lockmod.marker_path(out, unit.key)
-    patterns = [(cell_dir, f"labels/.{unit.stem}.parquet.*.tmp"), (marker.parent, f".{marker.name}.*.tmp")]
-    patterns += [(cell_dir, f"images/{unit.stem}.{camera}/.*.tmp") for camera in unit.cameras]
-    for folder, pattern in patterns:
-        for path in folder.glob(pattern):
-            path.unlink(missing_ok=True)
+    labels = label_path(out, *cell_args, seq.subject, seq.sequence)
+    for folder, prefix in ((labels.parent, f".{labels.name}."), (marker.parent, f".{marker.name}.")):
+        for path in folder.glob(prefix + "*"):
+            if is_temporary(path.name):
+                path.unlink(missing_ok=True)
+    for camera in unit.cameras:
+        remove_temporaries(image_folder(out, *cell_args, seq.subject, seq.sequence, camera))
 
 
 def _stack_padded(views: list[np.ndarray]) -> np.ndarray:
@@ -375,6 +377,38 @@ def corruption_versions(manifest: Manifest) -> dict[str, int]:
     return {name: int(get_corruption(name).version) for name in sorted(names)}
 
 
+# ---------------------------------------------------------------------------------------------
+# workers without the driver's file system (Ray --no-shared-fs): a unit runs into a temporary
+# folder on its node and returns its files' bytes; the driver writes them, marker last
+
+
+def staged_unit(ctx: RunContext, unit: WorkUnit) -> tuple[UnitResult, dict[str, bytes], bytes]:
+    """Run one unit into a temporary folder of this node; return its result, its files' bytes
+    (relative path -> bytes) and its marker's bytes."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="corrupt-bench-unit-") as tmp:
+        result = run_unit(replace(ctx, out=tmp), unit)
+        root = Path(tmp)
+        marker = lockmod.marker_path(root, unit.key).read_bytes()
+        files = {rel: (root / rel).read_bytes() for rel in json.loads(marker)["files"]}
+    return result, files, marker
+
+
+def land_unit(out: Path, staged: tuple[UnitResult, dict[str, bytes], bytes]) -> UnitResult:
+    """Driver side of `staged_unit`: write the unit's files under `out` atomically, marker last."""
+    result, files, marker = staged
+    for rel, data in sorted(files.items()):
+        atomic_write_bytes(confined(out, *Path(rel).parts), data)
+    atomic_write_bytes(lockmod.marker_path(out, result.key), marker)
+    return result
+
+
+def unit_staging(ctx: RunContext) -> Staging:
+    """How a unit's files reach the output root from a worker that does not share it."""
+    return Staging(remote=partial(staged_unit, ctx), land=partial(land_unit, Path(ctx.out)))
+
+
 def prepare(
     manifest_ref: str | Path,
     source: Path | None = None,
@@ -416,7 +450,7 @@ def estimate_bytes(manifest: Manifest, units: Plan) -> int:
 
 def _check_out(out: Path, manifest: Manifest) -> None:
     """Refuse an output folder that holds another manifest's benchmark."""
-    stored = out / lockmod.MANIFEST_NAME
+    stored = out / MANIFEST_NAME
     if stored.is_file():
         import yaml
 
@@ -431,7 +465,7 @@ def _check_out(out: Path, manifest: Manifest) -> None:
                 "this folder holds a benchmark of another manifest (or another version of it); use a new --out",
                 out,
             )
-    elif out.exists() and any(p.name != lockmod.STATE_DIR for p in out.iterdir()):
+    elif out.exists() and any(p.name != STATE_DIR for p in out.iterdir()):
         raise UserError("output folder is not empty and holds no manifest.yaml of a benchmark", out)
 
 
@@ -448,8 +482,8 @@ def generate(
     """Generate (or finish) the benchmark of a manifest into `out` and write lock.json."""
     import yaml
 
-    from corrupt_bench.cli_utils import progress
-    from corrupt_bench.generate.executors import LocalExecutor
+    from corrupt_bench.executors.local import LocalExecutor
+    from corrupt_bench.progress import progress
 
     started = time.perf_counter()
     manifest, config, units, voc_dir = prepare(manifest_ref, source, voc, cache)
@@ -457,22 +491,22 @@ def generate(
     _check_out(out, manifest)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(
-        out / lockmod.MANIFEST_NAME,
+        out / MANIFEST_NAME,
         yaml.safe_dump(canonical_dict(manifest), sort_keys=False, allow_unicode=True).encode(),
     )
     # The calibration the labels were computed with travels with the benchmark (a synthetic source rendered
     # at 1/divisor size has its own cameras.json); scorers read it instead of guessing.
-    from corrupt_bench.data.cameras import CAMERA_FILE_NAME, camera_file_for
+    from corrupt_bench.data.cameras import camera_file_for
 
     source_dir = Path(config.path) if config.kind != "vp3d_npz" else None
     atomic_write_bytes(out / CAMERA_FILE_NAME, camera_file_for(source_dir).read_bytes())
     ctx = RunContext(str(out.resolve()), manifest.model_dump_json(), config, voc_dir, manifest.seed)
     todo = [u for u in units.units if lockmod.read_marker(out, u.key) is None]
     executor = executor if executor is not None else LocalExecutor(workers)
-    results = executor.map(partial(run_unit, ctx), todo)
+    results = executor.map(partial(run_unit, ctx), todo, staging=unit_staging(ctx))
     if show_progress:
         results = progress(results, total=len(todo), description=f"generate {manifest.name}")
-    log_path = out / lockmod.STATE_DIR / "run_log.jsonl"
+    log_path = out / STATE_DIR / RUN_LOG_NAME
     log_path.parent.mkdir(parents=True, exist_ok=True)
     frames = images = 0
     with log_path.open("a", encoding="utf-8") as log:

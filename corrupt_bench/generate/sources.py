@@ -23,7 +23,6 @@ from corrupt_bench.errors import UserError
 from corrupt_bench.generate.manifest import Manifest
 from corrupt_bench.generate.planner import SequenceInfo
 
-FPS = 50.0
 CACHE_ENV = "CORRUPT_BENCH_CACHE"
 VP3D_3D_NAME = "data_3d_h36m.npz"
 VP3D_2D_NAME = "data_2d_h36m_gt.npz"

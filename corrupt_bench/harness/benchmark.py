@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from corrupt_bench.data.cameras import CAMERA_FILE_NAME, CAMERA_IDS, Camera, get_camera
+from corrupt_bench.data.cameras import CAMERA_IDS, Camera, get_camera
 from corrupt_bench.errors import UserError
+from corrupt_bench.io import confined
+from corrupt_bench.layout import CAMERA_FILE_NAME, CLEAN, LABELS_DIR, label_glob, parse_label_path, unit_key
+from corrupt_bench.layout import LOCK_NAME as LOCK_FILE
+from corrupt_bench.layout import MANIFEST_NAME as MANIFEST_FILE
 
-LOCK_FILE = "lock.json"
-MANIFEST_FILE = "manifest.yaml"
 SOURCE_VARIANT = "source"
-CLEAN = "clean"
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,7 @@ class CellFile:
     @property
     def key(self) -> str:
         """Relative id, also the relative path of its result file (without suffix)."""
-        return f"{self.variant}/{self.corruption}/{self.severity}/{self.subject}_{self.sequence}"
-
-
-def _split_stem(stem: str, path: Path) -> tuple[str, str]:
-    subject, sep, sequence = stem.partition("_")
-    if not sep or not subject.startswith("S"):
-        raise UserError("label file name must be <subject>_<sequence>.parquet", path)
-    return subject, sequence
+        return unit_key(self.variant, self.corruption, self.severity, self.subject, self.sequence)
 
 
 class Benchmark:
@@ -106,15 +100,11 @@ class Benchmark:
             for ref in self._raw.sequences():
                 cells.append(CellFile(SOURCE_VARIANT, CLEAN, 0, ref.subject, ref.sequence, None))
             return cells
-        for path in sorted(self.root.glob("*/*/*/labels/*.parquet")):
-            severity_dir = path.parent.parent
-            corruption_dir = severity_dir.parent
-            variant = corruption_dir.parent.name
-            try:
-                severity = int(severity_dir.name)
-            except ValueError:
+        for path in sorted(self.root.glob(label_glob())):
+            parsed = parse_label_path(self.root, path)
+            if parsed is None:
                 continue
-            corruption = corruption_dir.name
+            variant, corruption, severity, subject, sequence = parsed
             if variants and variant not in variants:
                 continue
             is_clean = severity == 0 or corruption == CLEAN
@@ -123,7 +113,6 @@ class Benchmark:
                     continue
                 if severities and severity not in severities:
                     continue
-            subject, sequence = _split_stem(path.stem, path)
             cells.append(CellFile(variant, corruption, severity, subject, sequence, path))
         if not cells:
             raise UserError("no label files (<variant>/<corruption>/<severity>/labels/*.parquet) match", self.root)
@@ -132,7 +121,7 @@ class Benchmark:
 
     def _check_selection(self, corruptions, severities, variants) -> None:
         """A named corruption, severity or variant that the benchmark does not hold is a user error."""
-        present = [p.relative_to(self.root).parts[:3] for p in self.root.glob("*/*/*/labels")]
+        present = [p.relative_to(self.root).parts[:3] for p in self.root.glob(f"*/*/*/{LABELS_DIR}")]
         checks = (("variant", variants, {v for v, _, _ in present}), ("corruption", corruptions, {c for _, c, _ in present}),
                   ("severity", severities, {int(s) for _, _, s in present if s.isdigit()}))  # fmt: skip
         for what, asked, have in checks:
@@ -173,10 +162,7 @@ class Benchmark:
 
     def image_path(self, relative: str) -> Path:
         """Absolute path of an image named in the labels (refuses paths outside the benchmark)."""
-        path = (self.root / relative).resolve()
-        if not path.is_relative_to(self.root.resolve()):
-            raise UserError(f"image path '{relative}' leaves the benchmark folder", self.root)
-        return path
+        return confined(self.root, *relative.split("/")).resolve()
 
     def labels(self, cell: CellFile):
         """The label table of one cell file (pandas; list columns as arrays), sorted by camera and frame."""

@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"unknown executor {executor!r}; allowed: local, ray")
         runner = None
         if executor == "ray":
-            from corrupt_bench.generate.executors import make_executor
+            from corrupt_bench.executors import make_executor
 
             runner = make_executor("ray", address=address, num_gpus=0 if device == "cpu" else "auto")
         summary = score(

@@ -96,7 +96,7 @@ def _group(cameras, frames, tables, spec: InputSpec, input_2d, image_root) -> Gr
         paths = np.empty((len(tables), len(frames)), dtype=object)
         for v, t in enumerate(tables):
             for i, rel in enumerate(t["image"].to_numpy() if "image" in t else [None] * len(t)):
-                paths[v, i] = None if rel is None or rel != rel else _confined(image_root, rel)
+                paths[v, i] = None if rel is None or rel != rel else _image_path(image_root, rel)
         group.image_paths = paths
         sizes = stack_column(tables[0], "image_size", (2,), np.float64) if has_values(tables[0], "image_size") else None
         if sizes is not None and len(sizes):
@@ -104,15 +104,13 @@ def _group(cameras, frames, tables, spec: InputSpec, input_2d, image_root) -> Gr
     return group
 
 
-def _confined(root: Path | None, relative: str) -> str:
+def _image_path(root: Path | None, relative: str) -> str:
     from corrupt_bench.errors import UserError
+    from corrupt_bench.io import confined
 
     if root is None:
         raise UserError(f"image '{relative}' named but no benchmark folder to read it from")
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root.resolve()):
-        raise UserError(f"image path '{relative}' leaves the benchmark folder", root)
-    return str(path)
+    return str(confined(root, *relative.split("/")))
 
 
 def window_starts(n_frames: int, window: int) -> list[int]:

@@ -38,6 +38,18 @@ from corrupt_bench.harness import metrics as M
 from corrupt_bench.harness.benchmark import Benchmark, CellFile
 from corrupt_bench.harness.dataset import Group, WindowDataset, build_groups, has_values, iterate_batches
 from corrupt_bench.harness.loading import LoadedModel, load_model, resolve_device
+from corrupt_bench.io import atomic_write_parquet, atomic_write_text, confined
+from corrupt_bench.layout import (
+    CELLS_DIR,
+    COMPUTED_LOG_NAME,
+    FAILED_SUFFIX,
+    JOINTS_SUFFIX,
+    PER_JOINT_NAME,
+    RESULTS_NAME,
+    ROWS_SUFFIX,
+    RUN_INFO_NAME,
+)
+from corrupt_bench.layout import H36M_FPS as FPS
 
 METRIC_COLUMNS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "accel_error", "pck3d", "auc", "mpjpe_visible", "mpjpe_occluded")
 KEY_COLUMNS = ("model", "variant", "corruption", "severity", "subject", "action", "subaction", "camera", "sequence")
@@ -54,10 +66,6 @@ ROW_COLUMNS = (
     "benchmark",
     "run_key",
 )
-CELLS_DIR = "cells"
-RESULTS = "results.parquet"
-PER_JOINT = "per_joint.parquet"
-FPS = 50.0
 
 
 @dataclass(frozen=True)
@@ -75,18 +83,9 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _atomic_parquet(df, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def _confined(out: Path, relative: str) -> Path:
-    path = (out / relative).resolve()
-    if not path.is_relative_to(out.resolve()):
-        raise UserError(f"result path '{relative}' leaves the run folder", out)
-    return path
+def _cell_path(cell_root: Path, relative: str) -> Path:
+    """A file of one cell below the run's cell folder (the cell key is a relative path of plain names)."""
+    return confined(cell_root, *relative.split("/"))
 
 
 # --- metrics of one (sequence, camera) ---------------------------------------------------------------
@@ -254,8 +253,8 @@ def score(
 
     `executor` (e.g. `make_executor("ray", address=..., num_gpus="auto")`): one task per cell, each
     loading the model where it runs; the rows come back here and are written as without one."""
-    from corrupt_bench.cli_utils import progress
     from corrupt_bench.models.checkpoint import file_digest, resolve_checkpoint
+    from corrupt_bench.progress import progress
 
     out = Path(out)
     bench = Benchmark(benchmark)
@@ -291,10 +290,10 @@ def score(
         "benchmark": bench.describe(),
         "device": device,
     }
-    _atomic_text(out / "run.json", json.dumps(run_info, indent=1, default=str))
+    atomic_write_text(out / RUN_INFO_NAME, json.dumps(run_info, indent=1, default=str))
 
     scorer = CellScorer(bench, loaded, name or model, refiner, detector_path, device, batch_size, workers, run_key)
-    todo = [c for c in cells if not _confined(cell_root, c.key + ".rows.parquet").is_file()]
+    todo = [c for c in cells if not _cell_path(cell_root, c.key + ROWS_SUFFIX).is_file()]
     n_failed = 0
     extra = {"refine": refine, "checkpoint": loaded.checkpoint_digest, "benchmark": bench.lock_digest, "run_key": run_key}
     if executor is None:
@@ -306,18 +305,18 @@ def score(
         outcomes = executor.map(partial(score_cell_remote, spec), todo)
     iterator = progress(outcomes, total=len(todo), description=f"scoring {name or model}") if show_progress else outcomes
     for cell, status, rows, joint_rows, seconds in iterator:
-        rows_path = _confined(cell_root, cell.key + ".rows.parquet")
-        failed_path = _confined(cell_root, cell.key + ".failed.parquet")
+        rows_path = _cell_path(cell_root, cell.key + ROWS_SUFFIX)
+        failed_path = _cell_path(cell_root, cell.key + FAILED_SUFFIX)
         n_failed += status != "ok"
         table = _frame([{**r, **extra, "seconds": seconds} for r in rows], ROW_COLUMNS)
         if status == "ok":
             if joint_rows:
-                _atomic_parquet(_frame([{**r, "run_key": run_key} for r in joint_rows]), _confined(cell_root, cell.key + ".joints.parquet"))
-            _atomic_parquet(table, rows_path)
+                atomic_write_parquet(_cell_path(cell_root, cell.key + JOINTS_SUFFIX), _frame([{**r, "run_key": run_key} for r in joint_rows]))
+            atomic_write_parquet(rows_path, table)
             failed_path.unlink(missing_ok=True)
         else:
-            _atomic_parquet(table, failed_path)
-        with open(cell_root / "computed.log", "a") as log:
+            atomic_write_parquet(failed_path, table)
+        with open(cell_root / COMPUTED_LOG_NAME, "a") as log:
             log.write(f"{cell.key}\t{status}\n")
     results = merge_cells(out, run_key)
     return ScoreSummary(out, run_key, len(cells), len(cells) - len(todo), len(todo), n_failed, results)
@@ -382,25 +381,19 @@ def score_cell_remote(spec: RemoteScorer, cell: CellFile) -> tuple[CellFile, str
     return score_cell(_worker_scorer(json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)), cell)
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def merge_cells(out: Path, run_key: str) -> Path:
     """Merge the cell files of `run_key` into RUN/results.parquet and RUN/per_joint.parquet."""
     import pandas as pd
 
     cell_root = out / CELLS_DIR / run_key
-    parts = [pd.read_parquet(p) for p in sorted(cell_root.rglob("*.rows.parquet"))]
-    parts += [pd.read_parquet(p) for p in sorted(cell_root.rglob("*.failed.parquet"))]
+    parts = [pd.read_parquet(p) for p in sorted(cell_root.rglob("*" + ROWS_SUFFIX))]
+    parts += [pd.read_parquet(p) for p in sorted(cell_root.rglob("*" + FAILED_SUFFIX))]
     results = pd.concat(parts, ignore_index=True) if parts else _frame([], ROW_COLUMNS)
-    _atomic_parquet(results, out / RESULTS)
-    joints = [pd.read_parquet(p) for p in sorted(cell_root.rglob("*.joints.parquet"))]
+    atomic_write_parquet(out / RESULTS_NAME, results)
+    joints = [pd.read_parquet(p) for p in sorted(cell_root.rglob("*" + JOINTS_SUFFIX))]
     if joints:
-        _atomic_parquet(pd.concat(joints, ignore_index=True), out / PER_JOINT)
-    return out / RESULTS
+        atomic_write_parquet(out / PER_JOINT_NAME, pd.concat(joints, ignore_index=True))
+    return out / RESULTS_NAME
 
 
 def load_results(run: str | Path):
@@ -409,7 +402,7 @@ def load_results(run: str | Path):
 
     path = Path(run)
     if path.is_dir():
-        path = path / RESULTS
+        path = path / RESULTS_NAME
     if not path.is_file():
         raise UserError("no results.parquet: not a finished score run", path)
     try:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from corrupt_bench.errors import UserError
+from corrupt_bench.io import atomic_write_bytes
 from corrupt_bench.resources import resource_dir
 
 WEIGHTS = "model.safetensors"
@@ -42,12 +42,6 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(folder: str | Path, model_name: str, config: dict, state_dict: dict, **meta: Any) -> Path:
     """Write `folder/model.safetensors` and `folder/model.json` atomically; returns the weights path."""
     from safetensors.torch import save
@@ -55,9 +49,9 @@ def save_checkpoint(folder: str | Path, model_name: str, config: dict, state_dic
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-    _atomic_write_bytes(folder / WEIGHTS, save(tensors))
+    atomic_write_bytes(folder / WEIGHTS, save(tensors))
     payload = {"model": model_name, "config": config, **meta}
-    _atomic_write_bytes(folder / META, json.dumps(payload, indent=1, sort_keys=True).encode())
+    atomic_write_bytes(folder / META, json.dumps(payload, indent=1, sort_keys=True).encode())
     return folder / WEIGHTS
 
 

@@ -13,7 +13,6 @@ benchmark (INTERFACES "2D detections").
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import numpy as np
@@ -385,9 +384,9 @@ def cached_detections(benchmark: Path, labels, checkpoint: Path, device: str | N
 
 def _write_parquet_atomic(df, path: Path) -> None:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from corrupt_bench.io import atomic_write_parquet
+
     table = pa.table({
         "subject": pa.array(df["subject"], pa.string()),
         "sequence": pa.array(df["sequence"], pa.string()),
@@ -396,6 +395,4 @@ def _write_parquet_atomic(df, path: Path) -> None:
         "keypoints_2d": pa.array([np.asarray(v, np.float32) for v in df["keypoints_2d"]], pa.list_(pa.float32())),
         "keypoint_conf": pa.array([np.asarray(v, np.float32) for v in df["keypoint_conf"]], pa.list_(pa.float32())),
     })
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    atomic_write_parquet(path, table)

@@ -11,7 +11,6 @@ import numpy as np
 from corrupt_bench.data.cameras import CAMERA_IDS, get_camera, world_to_camera
 from corrupt_bench.data.synth_motion import synthetic_motion
 
-FPS = 50.0
 # The tiny config's sizes and TTT settings (27 frames at 10 fps), pretrained briefly (about a minute
 # on 2 cores) on three training subjects' synthetic motion: `prior_sequences()`.
 PRIOR_CONFIG = {

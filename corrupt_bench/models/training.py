@@ -10,7 +10,6 @@ Output folder layout:
 from __future__ import annotations
 
 import csv
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 import torch
 
 from corrupt_bench.errors import UserError
+from corrupt_bench.io import atomic_path
 from corrupt_bench.models.checkpoint import META, WEIGHTS, config_digest, load_checkpoint, save_checkpoint
 
 LossFn = Callable[[torch.nn.Module, Any], "tuple[torch.Tensor, dict[str, float]]"]
@@ -62,7 +62,7 @@ def fit(
     `loss_fn(model, batch)` returns (loss, scalars to log). `steps_per_epoch` (default: the config's)
     gives the progress bar its total.
     """
-    from corrupt_bench.cli_utils import progress
+    from corrupt_bench.progress import progress
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -116,9 +116,8 @@ def fit(
         state = {"epoch": epoch, "config_digest": digest, "optimizer": optimizer.state_dict()}
         if scheduler is not None:
             state["scheduler"] = scheduler.state_dict()
-        tmp = state_path.with_name(state_path.name + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, state_path)
+        with atomic_path(state_path) as tmp:
+            torch.save(state, tmp)
     first = losses[0] if losses else float("nan")
     last = losses[-1] if losses else float("nan")
     return FitResult(out / WEIGHTS, epochs - start_epoch, first, last)

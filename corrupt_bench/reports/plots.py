@@ -18,6 +18,18 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: Path) -> None:
+    """Write a figure as PNG atomically and free it."""
+    import io
+
+    from corrupt_bench.io import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    _pyplot().close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
 
@@ -41,8 +53,7 @@ def severity_curves(grid: pd.DataFrame, out: Path, metric: str = "mpjpe") -> lis
         ax.legend(fontsize=7)
         fig.tight_layout()
         path = out / f"severity_{_slug(variant)}_{_slug(corruption)}.png"
-        fig.savefig(path)
-        plt.close(fig)
+        _save(fig, path)
         paths.append(path)
     return paths
 
@@ -67,7 +78,6 @@ def heatmap(table: pd.DataFrame, out: Path, metric: str = "mpjpe") -> list[Path]
         ax.set_title(f"{variant}: {metric}, mean over severities", fontsize=9)
         fig.tight_layout()
         path = out / f"heatmap_{_slug(variant)}.png"
-        fig.savefig(path)
-        plt.close(fig)
+        _save(fig, path)
         paths.append(path)
     return paths

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import html
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from corrupt_bench.errors import UserError
+from corrupt_bench.io import atomic_write_csv, atomic_write_text
 from corrupt_bench.reports import plots, tables
 
 DUPLICATE_KEY = ("model", "variant", "corruption", "severity", "subject", "sequence", "camera")
@@ -45,10 +45,7 @@ def load_runs(runs: list[str | Path]) -> pd.DataFrame:
 
 
 def _atomic_csv(df: pd.DataFrame, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_csv(tmp, index=False, float_format="%.4f")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_csv(path, df, float_format="%.4f")
 
 
 def _markdown(df: pd.DataFrame, digits: int = 2) -> str:
@@ -106,7 +103,7 @@ def write_report(runs: list[str | Path], out: str | Path, reference: str | None 
         md += [f"## {metric} per corruption and severity", "", _markdown(corr), ""]
     md += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in figures]
     summary_md = out / "summary.md"
-    summary_md.write_text("\n".join(md) + "\n")
+    atomic_write_text(summary_md, "\n".join(md) + "\n")
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(notes)}</p>", "<h2>Leaderboard</h2>",
             board.to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="")]  # fmt: skip
     if not corr.empty:
@@ -115,5 +112,5 @@ def write_report(runs: list[str | Path], out: str | Path, reference: str | None 
     page = "<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) + "</title>"
     page += "<style>table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>"
     summary_html = out / "summary.html"
-    summary_html.write_text(page + "\n".join(body) + "</body></html>\n")
+    atomic_write_text(summary_html, page + "\n".join(body) + "</body></html>\n")
     return ReportFiles(out, reference, written, figures, summary_md, summary_html)

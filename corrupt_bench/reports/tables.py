@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from corrupt_bench.errors import UserError
+from corrupt_bench.layout import CLEAN
 
 METRICS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "accel_error", "pck3d", "auc", "mpjpe_visible", "mpjpe_occluded")
 GRID = ("model", "variant", "corruption", "severity")
-CLEAN = "clean"
 
 
 def _scored(df: pd.DataFrame) -> pd.DataFrame:

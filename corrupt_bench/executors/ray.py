@@ -8,9 +8,10 @@ How outputs reach the output root:
 
 - shared file system (default): tasks write directly under the output root, as the local pool's
   workers do (atomic temp + rename, then the unit's done-marker);
-- `shared_fs=False` (`--no-shared-fs`): a generate unit runs into a temporary folder on its node
-  and returns its files' bytes; the driver writes them under the output root atomically, marker
-  last. Scoring never needs this: its tasks always return their rows and the driver writes them.
+- `shared_fs=False` (`--no-shared-fs`): the caller's `Staging` runs in the task instead of `fn`
+  (generate: the unit runs into a temporary folder on its node and returns its files' bytes) and its
+  `land` runs on the driver (the bytes are written under the output root atomically, marker last).
+  A caller without a `Staging` (scoring) already returns its output: its tasks are sent as they are.
 
 Either way the inputs (raw source, VOC folder, benchmark to score) must be readable at the same
 path on every node, and every node needs the same corrupt-bench environment.
@@ -24,12 +25,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from corrupt_bench.errors import UserError
+from corrupt_bench.executors.base import Staging
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -63,46 +63,6 @@ def _run_task(fn: Callable[[Any], Any], item: Any, fault_file: str | None) -> An
 
     cv2.setNumThreads(1)
     return fn(item)
-
-
-# --- non-shared file systems: generate units return their files --------------------------------------
-def _staged_unit(ctx, unit) -> tuple[Any, dict[str, bytes], bytes]:
-    """Run one generate unit into a temporary folder of this node; return its result, its files'
-    bytes (relative path -> bytes) and its marker's bytes."""
-    import json
-    import tempfile
-
-    from corrupt_bench.generate import lock as lockmod
-    from corrupt_bench.generate.run import run_unit
-
-    with tempfile.TemporaryDirectory(prefix="corrupt-bench-unit-") as tmp:
-        result = run_unit(replace(ctx, out=tmp), unit)
-        root = Path(tmp)
-        marker = lockmod.marker_path(root, unit.key).read_bytes()
-        files = {rel: (root / rel).read_bytes() for rel in json.loads(marker)["files"]}
-    return result, files, marker
-
-
-def _land_unit(out: Path, staged: tuple[Any, dict[str, bytes], bytes]):
-    """Driver side of `_staged_unit`: write the unit's files under `out` atomically, marker last."""
-    from corrupt_bench.generate import lock as lockmod
-    from corrupt_bench.generate.writers import atomic_write_bytes, safe_join
-
-    result, files, marker = staged
-    for rel, data in sorted(files.items()):
-        atomic_write_bytes(safe_join(out, *Path(rel).parts), data)
-    atomic_write_bytes(lockmod.marker_path(out, result.key), marker)
-    return result
-
-
-def _staging(fn: Callable) -> tuple[Callable, Callable[[Any], Any]]:
-    """For `shared_fs=False`: the task function to send and the driver-side step for each result."""
-    from corrupt_bench.generate.run import run_unit
-
-    if isinstance(fn, partial) and fn.func is run_unit and len(fn.args) == 1 and not fn.keywords:
-        ctx = fn.args[0]
-        return partial(_staged_unit, ctx), partial(_land_unit, Path(ctx.out))
-    return fn, lambda result: result  # anything else (score cells) already returns its output
 
 
 # --- the executor ----------------------------------------------------------------------------------------
@@ -173,12 +133,15 @@ class RayExecutor:
             options["max_calls"] = 0  # Ray's default for GPU tasks is 1: reuse the worker (and its loaded model)
         return ray.remote(**options)(_run_task)
 
-    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    def map(self, fn: Callable[[T], R], items: Iterable[T], staging: Staging | None = None) -> Iterator[R]:
         ray = import_ray()
         started = self._connect(ray)
         pending: dict[Any, T] = {}
         try:
-            send, land = (fn, lambda result: result) if self.shared_fs else _staging(fn)
+            if self.shared_fs or staging is None:
+                send, land = fn, _as_is
+            else:
+                send, land = staging.remote, staging.land
             task = self.remote_task(ray, self.task_gpus(ray))
             limit = self.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
             fn_ref = ray.put(send)  # shipped once, not once per task
@@ -203,6 +166,10 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
             if started:
                 ray.shutdown()
+
+
+def _as_is(result: Any) -> Any:
+    return result
 
 
 def _get(ray, ref, item, retries: int):

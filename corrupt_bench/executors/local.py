@@ -1,29 +1,17 @@
-"""Executors: run a pure function over picklable work units, here or on a process pool.
-
-An executor only has to offer `map(fn, items)` yielding results as they complete (any order);
-the generator does not care about the order because every unit writes its own files and marker.
-A Ray executor (issue 9) plugs in with the same method.
-"""
+"""The local executor: items run in this process (`workers == 1`) or on a `spawn` process pool."""
 
 from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from corrupt_bench.errors import UserError
+from corrupt_bench.executors.base import Staging
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class Executor(Protocol):
-    """Runs `fn` over `items`; yields the results in completion order."""
-
-    workers: int
-
-    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]: ...
 
 
 def _init_worker() -> None:
@@ -44,7 +32,8 @@ class LocalExecutor:
             raise UserError(f"--workers must be at least 1 (got {workers})")
         self.workers = workers
 
-    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    def map(self, fn: Callable[[T], R], items: Iterable[T], staging: Staging | None = None) -> Iterator[R]:
+        """`staging` is not needed here: every worker shares this machine's file system."""
         if self.workers == 1:
             import cv2
 
@@ -72,15 +61,3 @@ class LocalExecutor:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield future.result()
-
-
-def make_executor(kind: str = "local", workers: int = 1, **options) -> Executor:
-    """The executor named `kind`: "local" (process pool; no options) or "ray" (`executors_ray.RayExecutor`:
-    address, shared_fs, num_gpus, max_retries, ...)."""
-    if kind == "local":
-        return LocalExecutor(workers)
-    if kind == "ray":
-        from corrupt_bench.generate.executors_ray import RayExecutor
-
-        return RayExecutor(workers, **options)
-    raise UserError(f"unknown executor {kind!r}; allowed: local, ray")
