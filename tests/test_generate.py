@@ -210,12 +210,12 @@ def test_full_frame_output(cache, tmp_path):
 
 
 def test_views_of_different_sizes_are_padded_then_cut_back():
-    from corrupt_bench.generate.run import _stack_padded
+    from corrupt_bench.generate.clips import stack_padded
 
     rng = np.random.default_rng(0)
     a = rng.integers(0, 255, (2, 6, 5, 3), dtype=np.uint8)
     b = rng.integers(0, 255, (2, 4, 5, 3), dtype=np.uint8)
-    stacked = _stack_padded([a, b])
+    stacked = stack_padded([a, b])
     assert stacked.shape == (2, 2, 6, 5, 3)
     np.testing.assert_array_equal(stacked[0], a)
     np.testing.assert_array_equal(stacked[1, :, :4], b)
