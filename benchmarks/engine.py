@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         ctx_box = np.array([c0, c0, c0 + 224, c0 + 224])  # a 224 px person: spatial scale 1
         for name in names:
             corruption = get_corruption(name)
-            row = corruption.table[SEVERITY]
+            row = corruption.table[SEVERITY].model_dump()
             counter = iter(range(10**9))
 
             def ours(corruption=corruption, image=image, box=ctx_box, counter=counter):

@@ -1,9 +1,10 @@
 """Order independence and pinned golden digests.
 
 Golden digests depend on numpy's Generator streams (stable for PCG64, but distributions may change
-between numpy versions: pinned with numpy 2.4.x) and on the OpenCV build (filters, JPEG codec:
-pinned with opencv-python-headless 5.0.0); a new version that changes them must be a benchmark
-version bump, so these tests fail loudly.
+between numpy versions), on the OpenCV build (filters, JPEG codec), scipy (noise tables) and
+scikit-image (the built-in occluder bank's images): they hold for `golden.ENGINE_VERSIONS` and are
+skipped, naming both versions, on others. A change of these digests under the pinned versions must
+be a benchmark version bump, so these tests fail loudly.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pytest
 from engine_frames import output_bytes, test_clip
+from golden import ENGINE_VERSIONS, require_versions
 
 from corrupt_bench.engine import corrupt_clip, list_corruptions
 
@@ -105,13 +107,27 @@ GOLDEN: dict[tuple[str, int], str] = {
     ("subframe_desync", 5): "224b33e1fb57e478",
     ("view_drop", 5): "5a2fb4c358f4f328",
     ("temporal_occlusion", 5): "56d82258531ce55d",
-}  # numpy 2.4.x, opencv-python-headless 5.0.0
+}  # ENGINE_VERSIONS: numpy 2.4.x, opencv-python-headless 5.0.0, scipy 1.17.x, scikit-image 0.26.x
 
 
 @pytest.mark.parametrize("case", sorted(GOLDEN))
 def test_golden_digests(case):
+    require_versions(ENGINE_VERSIONS)
     assert _digest(*case) == GOLDEN[case]
 
 
 def test_golden_covers_every_corruption():
     assert {name for name, _ in GOLDEN} == {c.name for c in list_corruptions()}
+
+
+def test_golden_tests_are_skipped_naming_both_versions_on_other_libraries():
+    from golden import version_mismatches
+
+    from corrupt_bench.generate.lock import library_versions
+
+    running = library_versions()["numpy"]
+    assert version_mismatches({"numpy": running}) == []
+    assert version_mismatches({"numpy": "1.0"}) == [f"numpy 1.0 (golden) != {running} (here)"]
+    assert version_mismatches({"nolib": "1"}) == ["nolib 1 (golden) != not installed (here)"]
+    with pytest.raises(pytest.skip.Exception, match=f"numpy 1.0 \\(golden\\) != {running} \\(here\\)"):
+        require_versions({"numpy": "1.0"})

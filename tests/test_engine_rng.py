@@ -60,13 +60,14 @@ def test_table_missing_parameter(tmp_path):
     shutil.copytree(resource_dir("corruptions"), tables)
     path = tables / "gaussian_noise.yaml"
     path.write_text(path.read_text().replace("sigma: 0.38", "sigmaa: 0.38"))
-    with pytest.raises(UserError, match=r"gaussian_noise.yaml.*severity 5: missing \['sigma'\]"):
+    with pytest.raises(UserError, match=r"gaussian_noise.yaml: corruption 'gaussian_noise', severity 5, key 'sigma': missing"):
         load_registry(tables)
 
 
 def test_tables_are_versioned_data():
     c = get_corruption("gaussian_noise")
-    assert [c.table[s]["sigma"] for s in range(1, 6)] == [0.08, 0.12, 0.18, 0.26, 0.38]
-    assert [get_corruption("joint_dropout").table[5][k] for k in ("min_missing", "max_missing")] == [12, 16]
+    assert [c.table[s].sigma for s in range(1, 6)] == [0.08, 0.12, 0.18, 0.26, 0.38]
+    dropout = get_corruption("joint_dropout").table[5]
+    assert (dropout.min_missing, dropout.max_missing) == (12, 16)
     t5 = get_corruption("temporal_occlusion").table[5]
-    assert (t5["window_s"], t5["duration_s"], t5["cover"]) == (3.2, 1.6, 1.0)
+    assert (t5.window_s, t5.duration_s, t5.cover, t5.kind) == (3.2, 1.6, 1.0, "erase")

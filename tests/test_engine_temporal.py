@@ -35,9 +35,7 @@ def test_desync_labels_are_exact_projections_at_the_shifted_time():
 
 def test_desync_whole_frame_shift_copies_neighbour_frames():
     base = get_corruption("subframe_desync")
-    table = {s: dict(row) for s, row in base.table.items()}
-    table[5] = {"max_offset": 0.0, "whole_frame_shift": 1}
-    shifted = replace(base, table=table)
+    shifted = base.with_overrides({5: {"max_offset": 0.0, "whole_frame_shift": 1}})
     clip = test_clip(n_views=2, n_frames=5, size=48, start=60)
     out, rec = corrupt_clip(clip, "subframe_desync", 5, 1, corruption=shifted)
     assert set(np.abs(rec.time_offset).tolist()) == {1.0}
@@ -97,7 +95,7 @@ def test_keypoint_jitter_is_correlated_with_the_stated_sigma():
     row = get_corruption("keypoint_jitter").table[5]
     _, rec = corrupt_clip(clip, "keypoint_jitter", 5, 4)
     offsets = (rec.joints_2d - clip.joints_2d)[0]  # (T, 17, 2) image px
-    expected_sigma = row["sigma_px"] * clip.cameras[0].width / 1000
+    expected_sigma = row.sigma_px * clip.cameras[0].width / 1000
     assert offsets.std() == pytest.approx(expected_sigma, rel=0.2)
     flat = offsets.reshape(len(offsets), -1)
     lag1 = np.mean([np.corrcoef(flat[:-1, k], flat[1:, k])[0, 1] for k in range(flat.shape[1])])
@@ -121,9 +119,7 @@ def test_pixel_corruption_needs_images():
 
 def test_temporal_occlusion_with_voc_objects_shares_the_windows():
     base = get_corruption("temporal_occlusion")
-    table = {s: dict(row) for s, row in base.table.items()}
-    table[4] = {**table[4], "kind": "voc"}
-    voc = replace(base, table=table)
+    voc = base.with_overrides({4: {"kind": "voc"}})
     clip = test_clip(n_views=1, n_frames=100, size=48, start=0, step=2)  # 4 s
     out_e, rec_e = corrupt_clip(clip, "temporal_occlusion", 4, 5)
     out_v, rec_v = corrupt_clip(clip, "temporal_occlusion", 4, 5, corruption=voc)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from golden import BENCHMARK_VERSIONS, require_versions
 from typer.testing import CliRunner
 
 from corrupt_bench.cli import app
@@ -25,6 +26,14 @@ from corrupt_bench.generate.writers import decode_image
 from corrupt_bench.layout import LABEL_COLUMNS, LOCK_NAME, label_schema
 
 DEMOS = ("demo-da-3dpe", "demo-h36m-c", "demo-occluded-h36m", "demo-weak-sync")
+# lock content digests of the demo manifests on the synthetic source (golden.BENCHMARK_VERSIONS:
+# numpy 2.4.x, opencv 5.0.0, scipy 1.17.x, scikit-image 0.26.x, pyarrow 26.0.x, av 18.1.x)
+DEMO_CONTENT_DIGESTS = {
+    "demo-da-3dpe": "sha256:e7797ad6e0b94aefbdea47a48012fef749b7d4b55f0eb54c9b09ba54b94e6aa7",
+    "demo-h36m-c": "sha256:222a4f834b3b6f5c42e7dcdcfd0c6dd6572b91b298c5a72925857bcad50d8cc2",
+    "demo-occluded-h36m": "sha256:eff4eaad390b22ff4d9381728a7a88dce04a002cdf0170e431658ac0b7f66de6",
+    "demo-weak-sync": "sha256:c486360a3ba8ca2dc4b9369ff8fb3959a85abaaacccbc8cc2410032186511797",
+}
 runner = CliRunner()
 
 
@@ -58,8 +67,12 @@ def test_demo_manifest_generates(demo_runs, name):
     assert lock["manifest"]["digest"] == manifest.digest()
     assert lock["units"] == len(plan.units)
     # nothing machine- or time-dependent besides versions: no timestamps, no paths
-    assert set(lock) == {"lock_format", "tool", "libraries", "manifest", "corruptions", "units", "content_digest", "files"}
+    assert set(lock) == {
+        "lock_format", "tool", "libraries", "manifest", "corruptions", "units", "content_digest", "root_files", "files",
+    }  # fmt: skip
     assert set(lock["manifest"]) == {"name", "version", "digest", "seed"}
+    assert set(lock["root_files"]) == {"cameras.json"}
+    assert {"numpy", "opencv", "scipy", "scikit-image", "pyarrow"} <= set(lock["libraries"])
     assert sorted(lock["files"]) == benchmark_files(out)
     size = manifest.crop.size
     ext = manifest.output.extension
@@ -85,6 +98,14 @@ def test_demo_manifest_generates(demo_runs, name):
                 assert row["view_valid"] and row["time_offset"] == 0 and not any(row["occluded"])
             assert row["keypoints_2d"] is None  # no keypoint corruption in the demos
     assert verify(out).ok
+
+
+@pytest.mark.parametrize("name", DEMOS)
+def test_demo_content_digests_are_pinned(demo_runs, name):
+    """The benchmark's bytes: a change here under the pinned library versions is a benchmark version bump."""
+    require_versions(BENCHMARK_VERSIONS)
+    lock = json.loads((demo_runs[name] / LOCK_NAME).read_text())
+    assert lock["content_digest"] == DEMO_CONTENT_DIGESTS[name]
 
 
 def test_clean_reference_and_corruption_effects(demo_runs):
@@ -210,12 +231,12 @@ def test_full_frame_output(cache, tmp_path):
 
 
 def test_views_of_different_sizes_are_padded_then_cut_back():
-    from corrupt_bench.generate.run import _stack_padded
+    from corrupt_bench.generate.clips import stack_padded
 
     rng = np.random.default_rng(0)
     a = rng.integers(0, 255, (2, 6, 5, 3), dtype=np.uint8)
     b = rng.integers(0, 255, (2, 4, 5, 3), dtype=np.uint8)
-    stacked = _stack_padded([a, b])
+    stacked = stack_padded([a, b])
     assert stacked.shape == (2, 2, 6, 5, 3)
     np.testing.assert_array_equal(stacked[0], a)
     np.testing.assert_array_equal(stacked[1, :, :4], b)

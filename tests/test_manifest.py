@@ -84,6 +84,19 @@ def _mutate_override_param(d):
     d["variants"][0]["corruptions"][0]["overrides"] = {1: {"sigmaa": 0.1}}
 
 
+def _override(name: str, severity: int, params: dict):
+    def mutate(d):
+        d["variants"][0]["corruptions"] = [{"name": name, "severities": [severity], "overrides": {severity: params}}]
+
+    mutate.__name__ = f"_mutate_override_{name}_{'_'.join(params)}"
+    return mutate
+
+
+def _override_case(name: str, severity: int, key: str, value, expected: str):
+    where = f"key 'variants[0].corruptions[0].overrides.{severity}.{key}': corruption '{name}', severity {severity}: "
+    return (_override(name, severity, {key: value}), [where + expected])
+
+
 CASES = [
     (_mutate_unknown_key, ["crop", "'sise'", "allowed keys: mode, margin, size"]),
     (_mutate_severity, ["variants[0].corruptions[0].severities[1]", "severity 7", "allowed: 1, 2, 3, 4, 5"]),
@@ -91,6 +104,21 @@ CASES = [
     (_mutate_escape, ["variants[0].name", "escape the output root", "'../x'"]),
     (_mutate_absolute, ["variants[0].name", "escape the output root", "'/tmp/x'"]),
     (_mutate_override_param, ["overrides.1.sigmaa", "allowed: sigma"]),
+    # overrides go through the corruption's typed parameter model: types, finiteness, bounds
+    _override_case("jpeg_compression", 1, "quality", "high", "got 'high'; allowed: an integer in 1..100"),
+    _override_case("jpeg_compression", 2, "quality", 101, "got 101; allowed: an integer in 1..100"),
+    _override_case("gaussian_noise", 5, "sigma", "abc", "got 'abc'; allowed: a finite number in [0, 1]"),
+    _override_case("gaussian_noise", 5, "sigma", float("nan"), "got nan; allowed: a finite number in [0, 1]"),
+    _override_case("speckle_noise", 1, "sigma", float("inf"), "got inf; allowed: a finite number in [0, 2]"),
+    _override_case("block_dropout", 3, "count", 1000000000, "got 1000000000; allowed: an integer in 0..64"),
+    _override_case("motion_blur", 4, "length", 223084, "got 223084; allowed: a finite number in [0, 100]"),
+    _override_case("subframe_desync", 1, "whole_frame_shift", True, "got True; allowed: an integer in 0..1"),
+    _override_case("temporal_occlusion", 2, "kind", "smoke", "got 'smoke'; allowed: one of 'erase', 'voc'"),
+    (
+        _override("joint_dropout", 3, {"min_missing": 9}),
+        ["key 'variants[0].corruptions[0].overrides.3': corruption 'joint_dropout', severity 3: "
+         "min_missing (9) must not exceed max_missing (8)"],
+    ),  # fmt: skip
 ]
 
 

@@ -125,6 +125,74 @@ def test_altered_manifest_is_caught(copy):
     assert report.altered == ["manifest.yaml"]
 
 
+def test_altered_or_deleted_cameras_json_is_caught(copy):
+    """Every scorer reads cameras.json: the lock covers it (beside content_digest, which it leaves as it was)."""
+    import json
+
+    path = copy / "cameras.json"
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps(data, indent=4))  # the same content in another layout verifies
+    assert verify(copy).ok
+    intrinsics = next(iter(data["intrinsics"].values()))
+    intrinsics["focal_length"][0] += 1.0
+    path.write_text(json.dumps(data))
+    report = verify(copy)
+    assert report.altered == ["cameras.json"] and not report.missing
+    result = _verify_cli(copy)
+    assert result.exit_code == 1 and "altered: cameras.json" in result.output
+    path.unlink()
+    report = verify(copy)
+    assert report.missing == ["cameras.json"] and not report.altered
+    assert "missing: cameras.json" in _verify_cli(copy).output
+
+
+def test_content_digest_covers_the_cell_files_only(copy):
+    """content_digest is unchanged in meaning, so locks of older versions stay comparable."""
+    import hashlib
+    import json
+
+    lock = json.loads((copy / "lock.json").read_text())
+    files = json.dumps(lock["files"], sort_keys=True, separators=(",", ":")).encode()
+    assert lock["content_digest"] == "sha256:" + hashlib.sha256(files).hexdigest()
+
+
+def test_older_lock_without_root_files_leaves_cameras_unchecked(copy):
+    import json
+
+    lock_path = copy / "lock.json"
+    lock = json.loads(lock_path.read_text())
+    del lock["root_files"]
+    lock_path.write_text(json.dumps(lock))
+    (copy / "cameras.json").write_text("{}")
+    report = verify(copy)
+    assert report.ok and report.unchecked == ["cameras.json"]
+    result = _verify_cli(copy)
+    assert result.exit_code == 0 and "unchecked: cameras.json" in result.output
+
+
+def test_altered_files_name_the_libraries_that_differ_from_the_lock(copy):
+    import json
+
+    from corrupt_bench.generate.lock import library_versions
+
+    lock_path = copy / "lock.json"
+    lock = json.loads(lock_path.read_text())
+    lock["libraries"]["numpy"] = "1.26.0"
+    lock_path.write_text(json.dumps(lock))
+    assert verify(copy).ok and verify(copy).library_differences == []  # nothing altered: nothing to explain
+    path = sorted(copy.glob("v/gaussian_noise/2/images/*/*.png"))[0]
+    pixels = decode_image(path.read_bytes()).copy()
+    pixels[0, 0, 0] ^= 0x01
+    path.write_bytes(encode_image(pixels, "png"))
+    running = library_versions()["numpy"]
+    expected = f"numpy 1.26.0 in lock.json, {running} here: digests hold for the recorded versions"
+    assert verify(copy).library_differences == [expected]
+    result = _verify_cli(copy)
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.startswith("library: ")]
+    assert lines == [f"library: {expected}"]
+
+
 def test_digest_functions_are_sensitive():
     a = np.zeros((4, 4, 3), np.uint8)
     b = a.copy()

@@ -1,28 +1,24 @@
-"""Corruption interface and registry.
+"""The corruption types (no registry, no family: every family module imports this one).
 
-A corruption is a *family* (code: how to sample parameters and how to apply them) plus a *table*
-(data: `corruptions/<name>.yaml`, the named parameters of severities 1..5, a version, the source
-of the numbers). `sample(rng, severity, ctx)` draws every random quantity, noise maps included;
-`apply(image, params)` is pure. Severity 0 ("clean") is the identity.
+A corruption is a *family* (code: how to sample parameters and how to apply them, and the typed
+model of its parameters) plus a *table* (data: `corruptions/<name>.yaml`, the parameters of
+severities 1..5, a version, the source of the numbers). `sample(rng, severity, ctx)` draws every
+random quantity, noise maps included; `apply(image, params)` is pure. Severity 0 ("clean") is the
+identity. `engine.registry` joins the families with their tables.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
 
+from corrupt_bench.engine.params import Params, validate_row
 from corrupt_bench.engine.rng import RngKey
 from corrupt_bench.errors import UserError
-from corrupt_bench.layout import CLEAN
 
 Modality = Literal["pixel", "temporal", "multi-view", "keypoint"]
 # What grows with severity (the contract tests measure it): image similarity, hidden joints,
@@ -77,13 +73,14 @@ class FrameContext:
 
 @dataclass(frozen=True)
 class Family:
-    """The code of one corruption: sampling and application (the numbers live in its YAML table)."""
+    """The code of one corruption: sampling and application, and the typed model of its parameters
+    (the numbers live in its YAML table)."""
 
     name: str
     modality: Modality
     effect: Effect
-    param_names: tuple[str, ...]
-    sample: Callable[[np.random.Generator, Mapping[str, Any], FrameContext], Any]
+    params: type[Params]  # one severity row: names, types and bounds of the parameters
+    sample: Callable[[np.random.Generator, Any, FrameContext], Any]  # (rng, row: params, ctx) -> sampled
     apply: Callable[[np.ndarray, Any], np.ndarray] | None = None  # image, params -> new image
     occlusion: Callable[[Any, FrameContext], np.ndarray] | None = None  # -> (17,) bool hidden joints
     view_valid: Callable[[Any], bool] | None = None
@@ -91,17 +88,9 @@ class Family:
     clip_level: Callable[..., Any] | None = None  # whole-clip corruptions (subframe_desync)
     stochastic: bool = True
 
-
-class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str
-    version: int
-    modality: Modality
-    description: str
-    source: str
-    applies_to: dict[Literal["person_crop", "full_frame"], str]
-    severities: dict[int, dict[str, Any]]
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(self.params.model_fields)
 
 
 @dataclass(frozen=True)
@@ -110,7 +99,7 @@ class Corruption:
 
     family: Family
     version: int
-    table: Mapping[int, Mapping[str, Any]]  # severity -> named parameters
+    table: Mapping[int, Params]  # severity -> validated parameters (the family's model)
     description: str = ""
     source: str = ""
     applies_to: Mapping[str, str] = field(default_factory=dict)
@@ -123,10 +112,24 @@ class Corruption:
     def modality(self) -> str:
         return self.family.modality
 
-    def params(self, severity: int) -> Mapping[str, Any]:
+    def params(self, severity: int) -> Params:
         if severity not in self.table:
             raise UserError(f"corruption '{self.name}' has no severity {severity} (use 0..5)")
         return self.table[severity]
+
+    def overridden_row(self, severity: int, changes: Mapping[str, Any]) -> Params:
+        """Severity `severity`'s parameters with `changes` applied, validated by the family's model
+        (raises `ParamError` naming the key and what is allowed)."""
+        return validate_row(self.family.params, {**self.params(severity).model_dump(), **changes})
+
+    def with_overrides(self, overrides: Mapping[int, Mapping[str, Any]]) -> Corruption:
+        """This corruption with some severities' parameters changed (a manifest's `overrides`)."""
+        if not overrides:
+            return self
+        table = dict(self.table)
+        for severity, changes in overrides.items():
+            table[severity] = self.overridden_row(severity, changes)
+        return dataclasses.replace(self, table=table)
 
     def sample(self, rng: np.random.Generator, severity: int, ctx: FrameContext) -> Any:
         """Draw this frame's parameters; None at severity 0 (identity)."""
@@ -175,98 +178,3 @@ def _jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
         return params_to_json(value)
     return value
-
-
-def _families() -> dict[str, Family]:
-    from corrupt_bench.engine import blur, keypoints, noise, occlusion, photometric, views
-
-    out: dict[str, Family] = {}
-    for module in (noise, blur, photometric, occlusion, views, keypoints):
-        for family in module.FAMILIES:
-            out[family.name] = family
-    return out
-
-
-def load_table(path: Path, family: Family) -> Corruption:
-    """Read and validate one `corruptions/<name>.yaml` against its family's parameter names."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-        table = _Table.model_validate(raw)
-    except OSError as exc:
-        raise UserError(f"cannot read severity table ({exc.strerror})", path) from exc
-    except yaml.YAMLError as exc:
-        raise UserError(f"severity table is not valid YAML ({exc})", path) from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"invalid severity table at '{where}': {first['msg']}", path) from exc
-    if table.name != family.name:
-        raise UserError(f"table names '{table.name}', expected '{family.name}'", path)
-    if table.modality != family.modality:
-        raise UserError(f"table says modality '{table.modality}', the code says '{family.modality}'", path)
-    if set(table.severities) != set(SEVERITIES):
-        raise UserError(f"severities must be exactly 1..5, got {sorted(table.severities)}", path)
-    for severity, row in table.severities.items():
-        if set(row) != set(family.param_names):
-            missing = sorted(set(family.param_names) - set(row))
-            extra = sorted(set(row) - set(family.param_names))
-            raise UserError(f"severity {severity}: missing {missing}, unknown {extra}", path)
-    return Corruption(
-        family=family,
-        version=table.version,
-        table={s: dict(table.severities[s]) for s in SEVERITIES},
-        description=table.description,
-        source=table.source,
-        applies_to=dict(table.applies_to),
-    )
-
-
-def load_registry(table_dir: Path | None = None) -> dict[str, Corruption]:
-    """Every corruption, its code joined with its table from `table_dir` (default: the packaged one)."""
-    if table_dir is None:
-        from corrupt_bench.resources import resource_dir
-
-        table_dir = resource_dir("corruptions")
-    registry = {}
-    for name, family in sorted(_families().items()):
-        path = Path(table_dir) / f"{name}.yaml"
-        if not path.is_file():
-            raise UserError(f"no severity table for corruption '{name}'", path)
-        registry[name] = load_table(path, family)
-    return registry
-
-
-@lru_cache(maxsize=1)
-def _default_registry() -> dict[str, Corruption]:
-    return load_registry()
-
-
-def _clean_family_sample(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> None:
-    return None
-
-
-CLEAN_CORRUPTION = Corruption(
-    family=Family(CLEAN, "pixel", "ssim", (), _clean_family_sample, stochastic=False),
-    version=0,
-    table={},
-    description="No corruption: the clean reference (severity 0).",
-)
-
-
-def get_corruption(name: str) -> Corruption:
-    """The corruption called `name` ("clean" is the identity); a typo raises with a suggestion."""
-    if name == CLEAN:
-        return CLEAN_CORRUPTION
-    registry = _default_registry()
-    if name not in registry:
-        close = difflib.get_close_matches(name, list(registry), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(registry)}"
-        raise UserError(f"unknown corruption '{name}'{hint}")
-    return registry[name]
-
-
-def list_corruptions(pattern: str = "*") -> list[Corruption]:
-    """Registered corruptions whose name matches the glob `pattern`, sorted by name."""
-    import fnmatch
-
-    return [c for n, c in _default_registry().items() if fnmatch.fnmatch(n, pattern)]

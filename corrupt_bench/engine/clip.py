@@ -1,11 +1,7 @@
-"""Clip-level application: one corruption at one severity on a multi-view clip, plus its record.
+"""The data a corruption works on and leaves behind: `Clip` (frames of V views at T times, with
+their labels) and `CorruptionRecord` (what one corruption at one severity did to a clip).
 
-Every frame's parameters come from the key (seed, corruption, version, severity, subject,
-sequence, camera, absolute frame index); temporal randomness comes from span keys evaluated at
-the frame's absolute time. A frame's output therefore does not depend on which other frames are
-in the clip, so a sequence may be processed whole or in pieces. The exception is
-`subframe_desync`, whose images interpolate between the clip's neighbouring frames: give it
-consecutive frames (frame step 1) and overlap pieces by one frame (see `views.py`).
+Data only: the per-frame application is `engine.per_frame`, the entry point `engine.corrupt`.
 """
 
 from __future__ import annotations
@@ -16,8 +12,6 @@ import numpy as np
 
 from corrupt_bench.data.cameras import Camera
 from corrupt_bench.data.skeleton import N_JOINTS
-from corrupt_bench.engine.base import CLEAN, Corruption, FrameContext, get_corruption, params_to_json
-from corrupt_bench.engine.rng import RngKey
 
 
 @dataclass(frozen=True)
@@ -115,119 +109,19 @@ class CorruptionRecord:
     confidence: np.ndarray | None  # (V, T, 17) float32 (keypoint corruptions) or None
     joints_2d: np.ndarray  # (V, T, 17, 2) 2D labels after the corruption, images' px
 
-
-def _identity(clip: Clip, name: str, version: int, severity: int, seed: int) -> tuple[Clip, CorruptionRecord]:
-    v, t = clip.n_views, clip.n_times
-    record = CorruptionRecord(
-        corruption=name,
-        version=version,
-        severity=severity,
-        seed=seed,
-        params=[[{} for _ in range(t)] for _ in range(v)],
-        occluded=np.zeros((v, t, N_JOINTS), dtype=bool),
-        view_valid=np.ones((v, t), dtype=bool),
-        time_offset=np.zeros(v, dtype=np.float64),
-        confidence=None,
-        joints_2d=np.array(clip.joints_2d, dtype=np.float64),
-    )
-    return clip, record
-
-
-def frame_key(clip: Clip, name: str, version: int, severity: int, seed: int, view: int, t: int) -> RngKey:
-    """The key of view `view`, clip time `t` (absolute frame index)."""
-    return RngKey(
-        seed, name, version, severity, clip.subject, clip.sequence, clip.cameras[view].camera_id,
-        int(clip.frame_indices[t]),
-    )  # fmt: skip
-
-
-def frame_context(clip: Clip, key: RngKey, view: int, t: int, occluder_bank=None) -> FrameContext:
-    cam = clip.cameras[view]
-    return FrameContext(
-        subject=clip.subject,
-        sequence=clip.sequence,
-        camera=cam.camera_id,
-        frame_index=int(clip.frame_indices[t]),
-        n_frames=clip.sequence_length,
-        fps=float(clip.fps),
-        image_shape=clip.image_shape(),
-        person_box=np.asarray(clip.boxes[view, t], dtype=np.float64),
-        joints_2d=np.asarray(clip.joints_2d[view, t], dtype=np.float64),
-        key=key,
-        keypoint_scale=cam.width / 1000.0 * clip.image_scale(view, t),
-        occluder_bank=occluder_bank,
-    )
-
-
-def corrupt_clip(
-    clip: Clip, name: str, severity: int, seed: int, *, occluder_bank=None, corruption: Corruption | None = None
-) -> tuple[Clip, CorruptionRecord]:
-    """Apply corruption `name` at `severity` (0 or "clean": identity) to every view and frame of `clip`.
-
-    `occluder_bank` (engine.voc.OccluderBank) feeds voc_occluder; None uses the built-in demo bank
-    (the bank's digest is recorded in the params either way). `corruption` replaces the registered
-    one (same name), e.g. with a manifest's overridden table. Returns a new clip (input arrays are
-    never modified) and the record of what was applied.
-    """
-    clip.validate()
-    if corruption is None:
-        corruption = get_corruption(name)
-    elif corruption.name != name:
-        raise ValueError(f"corruption object is '{corruption.name}', not '{name}'")
-    if severity == 0 or name == CLEAN:
-        return _identity(clip, name, corruption.version, 0 if name == CLEAN else severity, seed)
-    corruption.params(severity)  # range check
-    if corruption.family.clip_level is not None:
-        return corruption.family.clip_level(clip, corruption, severity, seed, occluder_bank)
-    return apply_per_frame(clip, corruption, severity, seed, occluder_bank)
-
-
-def apply_per_frame(
-    clip: Clip, corruption, severity: int, seed: int, occluder_bank=None
-) -> tuple[Clip, CorruptionRecord]:
-    """Sample and apply independently for every view and frame (each from its own key)."""
-    name = corruption.name
-    family = corruption.family
-    if family.modality in ("pixel", "temporal") and clip.images is None:
-        from corrupt_bench.errors import UserError
-
-        raise UserError(f"corruption '{name}' changes pixels but the clip has no images")
-    v_n, t_n = clip.n_views, clip.n_times
-    images = None if clip.images is None else np.empty_like(clip.images)
-    occluded = np.zeros((v_n, t_n, N_JOINTS), dtype=bool)
-    view_valid = np.ones((v_n, t_n), dtype=bool)
-    joints_out = np.array(clip.joints_2d, dtype=np.float64)
-    confidence = np.ones((v_n, t_n, N_JOINTS), dtype=np.float32) if family.keypoints is not None else None
-    params_json: list[list[dict]] = []
-    for v in range(v_n):
-        row = []
-        for t in range(t_n):
-            key = frame_key(clip, name, corruption.version, severity, seed, v, t)
-            ctx = frame_context(clip, key, v, t, occluder_bank)
-            params = corruption.sample(key.generator(), severity, ctx)
-            if images is not None:
-                if family.apply is not None:
-                    images[v, t] = family.apply(clip.images[v, t], params)
-                else:
-                    images[v, t] = clip.images[v, t]
-            if family.occlusion is not None:
-                occluded[v, t] = family.occlusion(params, ctx)
-            if family.view_valid is not None:
-                view_valid[v, t] = family.view_valid(params)
-            if family.keypoints is not None:
-                joints_out[v, t], confidence[v, t] = family.keypoints(joints_out[v, t], params)
-            row.append(params_to_json(params))
-        params_json.append(row)
-    record = CorruptionRecord(
-        corruption=name,
-        version=corruption.version,
-        severity=severity,
-        seed=seed,
-        params=params_json,
-        occluded=occluded,
-        view_valid=view_valid,
-        time_offset=np.zeros(v_n, dtype=np.float64),
-        confidence=confidence,
-        joints_2d=joints_out,
-    )
-    return replace(clip, images=images), record
+    @classmethod
+    def identity(cls, clip: Clip, name: str, version: int, severity: int, seed: int) -> CorruptionRecord:
+        """The record of a corruption that changed nothing (severity 0, the clean reference)."""
+        v, t = clip.n_views, clip.n_times
+        return cls(
+            corruption=name,
+            version=version,
+            severity=severity,
+            seed=seed,
+            params=[[{} for _ in range(t)] for _ in range(v)],
+            occluded=np.zeros((v, t, N_JOINTS), dtype=bool),
+            view_valid=np.ones((v, t), dtype=bool),
+            time_offset=np.zeros(v, dtype=np.float64),
+            confidence=None,
+            joints_2d=np.array(clip.joints_2d, dtype=np.float64),
+        )

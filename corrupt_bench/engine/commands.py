@@ -9,8 +9,8 @@ import typer
 from corrupt_bench.cli_utils import user_errors
 
 
-def _format_params(row: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in row.items())
+def _format_params(row) -> str:
+    return ", ".join(f"{k}={v}" for k, v in row.model_dump().items())
 
 
 def register(app: typer.Typer) -> None:

@@ -4,21 +4,37 @@ of 17 per frame) and keypoint_jitter (temporally correlated pixel noise, TAGN-st
 Both change `CorruptionRecord.joints_2d` (the clean labels stay in the clip) and return
 confidences. Pixel amounts are stated for a 1000-px-wide full Human3.6M frame and scaled into the
 clip's image pixels by `FrameContext.keypoint_scale`.
+
+Parameter bounds (shipped tables in brackets): joint_dropout min_missing <= max_missing, integers
+0..17 [1..16]; keypoint_jitter sigma_px 0..100 px [2..16], correlation_s 0.01..60 s [0.2],
+confidence_px 0.1..1000 px [10].
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from corrupt_bench.data.skeleton import N_JOINTS
 from corrupt_bench.engine.base import Family, FrameContext
+from corrupt_bench.engine.params import Params
 from corrupt_bench.engine.rng import RngKey
+
+
+class DropoutParams(Params):
+    min_missing: int = Field(ge=0, le=N_JOINTS, description="fewest joints missing per frame")
+    max_missing: int = Field(ge=0, le=N_JOINTS, description="most joints missing per frame")
+    ordered = (("min_missing", "max_missing"),)
+
+
+class JitterParams(Params):
+    sigma_px: float = Field(ge=0.0, le=100.0, description="noise standard deviation, px of a 1000-px frame")
+    correlation_s: float = Field(ge=0.01, le=60.0, description="knot spacing of the smooth noise, seconds")
+    confidence_px: float = Field(ge=0.1, le=1000.0, description="offset at which confidence is exp(-1/2), px")
 
 
 @dataclass(frozen=True)
@@ -26,8 +42,8 @@ class Dropout:
     missing: np.ndarray  # (17,) bool
 
 
-def sample_dropout(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Dropout:
-    n = int(rng.integers(int(row["min_missing"]), int(row["max_missing"]) + 1))
+def sample_dropout(rng: np.random.Generator, row: DropoutParams, ctx: FrameContext) -> Dropout:
+    n = int(rng.integers(int(row.min_missing), int(row.max_missing) + 1))
     missing = np.zeros(N_JOINTS, dtype=bool)
     missing[rng.permutation(N_JOINTS)[:n]] = True
     return Dropout(missing)
@@ -75,12 +91,12 @@ def correlated_normal(key: RngKey, time_s: float, knot_s: float) -> np.ndarray:
     return ((1.0 - w) * a + w * b) / math.sqrt((1.0 - w) ** 2 + w**2)
 
 
-def sample_jitter(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Jitter:
+def sample_jitter(rng: np.random.Generator, row: JitterParams, ctx: FrameContext) -> Jitter:
     if ctx.key is None:
         raise ValueError("keypoint_jitter needs FrameContext.key (noise is correlated in time)")
-    z = correlated_normal(ctx.key, ctx.time, float(row["correlation_s"]))
-    offset = z * float(row["sigma_px"]) * ctx.keypoint_scale
-    d = np.linalg.norm(offset, axis=1) / (float(row["confidence_px"]) * ctx.keypoint_scale)
+    z = correlated_normal(ctx.key, ctx.time, float(row.correlation_s))
+    offset = z * float(row.sigma_px) * ctx.keypoint_scale
+    d = np.linalg.norm(offset, axis=1) / (float(row.confidence_px) * ctx.keypoint_scale)
     return Jitter(offset, np.exp(-0.5 * d**2).astype(np.float32))
 
 
@@ -90,11 +106,11 @@ def keypoints_jitter(joints: np.ndarray, p: Jitter) -> tuple[np.ndarray, np.ndar
 
 FAMILIES = (
     Family(
-        "joint_dropout", "keypoint", "keypoint", ("min_missing", "max_missing"), sample_dropout,
+        "joint_dropout", "keypoint", "keypoint", DropoutParams, sample_dropout,
         occlusion=occlusion_dropout, keypoints=keypoints_dropout,
     ),  # fmt: skip
     Family(
-        "keypoint_jitter", "keypoint", "keypoint", ("sigma_px", "correlation_s", "confidence_px"),
+        "keypoint_jitter", "keypoint", "keypoint", JitterParams,
         sample_jitter, keypoints=keypoints_jitter,
     ),  # fmt: skip
 )

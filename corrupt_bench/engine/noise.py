@@ -5,21 +5,26 @@ noise by inverse-CDF tables, so sampling is fast and exactly reproducible; `appl
 multiplies or looks up with saturating OpenCV arithmetic. The 16-bit inverse CDF resolves
 probabilities to 2^-16: Gaussian tails are cut at 4.3 sigma, Poisson tails beyond a 1.5e-5
 quantile are folded into the last value.
+
+Parameter bounds (shipped tables in brackets): gaussian sigma 0..1 of the intensity range
+[0.08..0.38]; shot noise 1..1000 photons per unit intensity [3..60] (the Poisson table holds
+photons + 12 sqrt(photons) + 30 values per intensity); salt-and-pepper amount 0..1 [0.03..0.27];
+speckle sigma 0..2 [0.15..0.6].
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import cv2
 import numpy as np
+from pydantic import Field
 from scipy.special import ndtri
 
 from corrupt_bench.engine.base import Family, FrameContext
+from corrupt_bench.engine.params import Params
 
 _LEVELS = 65536
 
@@ -71,14 +76,18 @@ def _poisson_table(photons: float) -> np.ndarray:
 # gaussian_noise ---------------------------------------------------------------------------
 
 
+class GaussianParams(Params):
+    sigma: float = Field(ge=0.0, le=1.0, description="standard deviation, fraction of the intensity range")
+
+
 @dataclass(frozen=True)
 class AdditiveNoise:
     sigma: float  # in units of the full intensity range (ImageNet-C)
     noise: np.ndarray  # (H, W, 3) int16: rounded noise in intensity levels
 
 
-def sample_gaussian(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> AdditiveNoise:
-    sigma = float(row["sigma"])
+def sample_gaussian(rng: np.random.Generator, row: GaussianParams, ctx: FrameContext) -> AdditiveNoise:
+    sigma = float(row.sigma)
     lut = _gaussian_lut(sigma * 255.0)
     return AdditiveNoise(sigma, np.take(lut, _uniform16(rng, ctx)))
 
@@ -90,14 +99,18 @@ def apply_additive(image: np.ndarray, p: AdditiveNoise) -> np.ndarray:
 # shot_noise -------------------------------------------------------------------------------
 
 
+class ShotParams(Params):
+    photons: float = Field(ge=1.0, le=1000.0, description="photons per unit intensity (ImageNet-C's c)")
+
+
 @dataclass(frozen=True)
 class ShotNoise:
     photons: float  # ImageNet-C's c: photons per unit intensity
     uniform: np.ndarray  # (H, W, 3) uint16
 
 
-def sample_shot(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> ShotNoise:
-    return ShotNoise(float(row["photons"]), _uniform16(rng, ctx))
+def sample_shot(rng: np.random.Generator, row: ShotParams, ctx: FrameContext) -> ShotNoise:
+    return ShotNoise(float(row.photons), _uniform16(rng, ctx))
 
 
 def apply_shot(image: np.ndarray, p: ShotNoise) -> np.ndarray:
@@ -111,6 +124,10 @@ def apply_shot(image: np.ndarray, p: ShotNoise) -> np.ndarray:
 # salt_pepper ------------------------------------------------------------------------------
 
 
+class SaltPepperParams(Params):
+    amount: float = Field(ge=0.0, le=1.0, description="probability that a channel value is replaced")
+
+
 @dataclass(frozen=True)
 class SaltPepper:
     amount: float  # fraction of values replaced (half salt, half pepper), per channel value
@@ -118,8 +135,8 @@ class SaltPepper:
     pepper: np.ndarray  # (H, W, 3) uint8 255 where pepper
 
 
-def sample_salt_pepper(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> SaltPepper:
-    amount = float(row["amount"])
+def sample_salt_pepper(rng: np.random.Generator, row: SaltPepperParams, ctx: FrameContext) -> SaltPepper:
+    amount = float(row.amount)
     u = _uniform16(rng, ctx)
     half = int(round(amount / 2 * _LEVELS))
     salt = np.less(u, half).view(np.uint8)
@@ -134,14 +151,18 @@ def apply_salt_pepper(image: np.ndarray, p: SaltPepper) -> np.ndarray:
 # speckle_noise ----------------------------------------------------------------------------
 
 
+class SpeckleParams(Params):
+    sigma: float = Field(ge=0.0, le=2.0, description="standard deviation of the multiplicative gain")
+
+
 @dataclass(frozen=True)
 class Speckle:
     sigma: float
     gain: np.ndarray  # (H, W, 3) float32: 1 + sigma * z
 
 
-def sample_speckle(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Speckle:
-    sigma = float(row["sigma"])
+def sample_speckle(rng: np.random.Generator, row: SpeckleParams, ctx: FrameContext) -> Speckle:
+    sigma = float(row.sigma)
     return Speckle(sigma, np.take(_speckle_lut(sigma), _uniform16(rng, ctx)))
 
 
@@ -150,8 +171,8 @@ def apply_speckle(image: np.ndarray, p: Speckle) -> np.ndarray:
 
 
 FAMILIES = (
-    Family("gaussian_noise", "pixel", "ssim", ("sigma",), sample_gaussian, apply_additive),
-    Family("shot_noise", "pixel", "ssim", ("photons",), sample_shot, apply_shot),
-    Family("salt_pepper", "pixel", "ssim", ("amount",), sample_salt_pepper, apply_salt_pepper),
-    Family("speckle_noise", "pixel", "ssim", ("sigma",), sample_speckle, apply_speckle),
+    Family("gaussian_noise", "pixel", "ssim", GaussianParams, sample_gaussian, apply_additive),
+    Family("shot_noise", "pixel", "ssim", ShotParams, sample_shot, apply_shot),
+    Family("salt_pepper", "pixel", "ssim", SaltPepperParams, sample_salt_pepper, apply_salt_pepper),
+    Family("speckle_noise", "pixel", "ssim", SpeckleParams, sample_speckle, apply_speckle),
 )

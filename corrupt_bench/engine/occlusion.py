@@ -5,21 +5,60 @@ spans of frames, Occluded Human3.6M).
 
 Sizes and positions are relative to the person box of the frame. Every family records which of
 the 17 joints it hides (a joint is hidden when it lies under the occluder, alpha > 0.5).
+
+Parameter bounds (shipped tables in brackets): block_dropout count 0..64 [1..6], size 0..1 of the
+box's long side [0.15..0.35]; random_erase area 0..1 of the box [0.2..1]; voc_occluder count 0..64
+[1..6], scale_min <= scale_max in 0..1.5 of the box's long side [0.2..0.8]; temporal_occlusion
+window_s 0.1..600 s [3.2], duration_s 0..window_s [0.32..1.6], cover 0..1 of the box [0.3..1],
+kind erase or voc.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
+from pydantic import Field
 
 from corrupt_bench.data.skeleton import N_JOINTS
 from corrupt_bench.engine.base import Family, FrameContext
+from corrupt_bench.engine.params import Params
+
+MAX_OCCLUDERS = 64  # per frame: each one is drawn, resized and pasted
+
+
+class BlocksParams(Params):
+    count: int = Field(ge=0, le=MAX_OCCLUDERS, description="blocks per frame")
+    size: float = Field(ge=0.0, le=1.0, description="block side, fraction of the box's long side")
+
+
+class EraseParams(Params):
+    area: float = Field(ge=0.0, le=1.0, description="erased area, fraction of the box's area")
+
+
+class OverlayParams(Params):
+    count: int = Field(ge=0, le=MAX_OCCLUDERS, description="objects per frame")
+    scale_min: float = Field(ge=0.0, le=1.5, description="object long side, fraction of the box's long side")
+    scale_max: float = Field(ge=0.0, le=1.5, description="object long side, fraction of the box's long side")
+    ordered = (("scale_min", "scale_max"),)
+
+    def uses_occluder_bank(self) -> bool:
+        return True
+
+
+class TemporalParams(Params):
+    window_s: float = Field(ge=0.1, le=600.0, description="one occlusion per window of this many seconds")
+    duration_s: float = Field(ge=0.0, le=600.0, description="how long the occluder stays, seconds")
+    cover: float = Field(ge=0.0, le=1.0, description="occluder area, fraction of the box's area")
+    kind: Literal["erase", "voc"] = Field(description="flat colour rectangle, or an object of the occluder bank")
+    ordered = (("duration_s", "window_s"),)
+
+    def uses_occluder_bank(self) -> bool:
+        return self.kind == "voc"
 
 
 def _joints_in_rects(rects: np.ndarray, ctx: FrameContext) -> np.ndarray:
@@ -50,11 +89,11 @@ class Blocks:
     fill: int = 0
 
 
-def sample_blocks(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Blocks:
+def sample_blocks(rng: np.random.Generator, row: BlocksParams, ctx: FrameContext) -> Blocks:
     bx0, by0, bx1, by1 = ctx.box_or_frame()
-    side = float(row["size"]) * max(bx1 - bx0, by1 - by0)
+    side = float(row.size) * max(bx1 - bx0, by1 - by0)
     rects = []
-    for _ in range(int(row["count"])):
+    for _ in range(int(row.count)):
         cx, cy = rng.uniform(bx0, bx1), rng.uniform(by0, by1)
         rects.append(_clip_rect(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2, ctx.image_shape))
     return Blocks(np.array(rects, dtype=np.int64).reshape(-1, 4))
@@ -102,12 +141,12 @@ def erase_rect(area: float, aspect: float, fx: float, fy: float, ctx: FrameConte
     return _clip_rect(x0, y0, x0 + w, y0 + h, ctx.image_shape)
 
 
-def sample_erase(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Erase:
+def sample_erase(rng: np.random.Generator, row: EraseParams, ctx: FrameContext) -> Erase:
     aspect, fx, fy = erase_draws(rng)
-    rect = erase_rect(float(row["area"]), aspect, fx, fy, ctx)
+    rect = erase_rect(float(row.area), aspect, fx, fy, ctx)
     x0, y0, x1, y1 = rect
     noise = rng.integers(0, 256, size=(y1 - y0, x1 - x0, 3), dtype=np.uint8)
-    return Erase(np.array([rect], dtype=np.int64), float(row["area"]), aspect, noise)
+    return Erase(np.array([rect], dtype=np.int64), float(row.area), aspect, noise)
 
 
 def apply_erase(image: np.ndarray, p: Erase) -> np.ndarray:
@@ -168,8 +207,8 @@ def place_occluders(
     return Overlay(bank.digest, tuple(placements), tuple(patches))
 
 
-def sample_overlay(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Overlay:
-    return place_occluders(rng, int(row["count"]), float(row["scale_min"]), float(row["scale_max"]), ctx)
+def sample_overlay(rng: np.random.Generator, row: OverlayParams, ctx: FrameContext) -> Overlay:
+    return place_occluders(rng, int(row.count), float(row.scale_min), float(row.scale_max), ctx)
 
 
 def _visible_window(p: Placement, patch: np.ndarray, shape: tuple[int, ...]):
@@ -228,14 +267,12 @@ class SpanOcclusion:
     overlay: Overlay | None = None  # kind "voc": the object, resized to the rectangle
 
 
-def sample_temporal(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> SpanOcclusion:
+def sample_temporal(rng: np.random.Generator, row: TemporalParams, ctx: FrameContext) -> SpanOcclusion:
     """Per window of `window_s` seconds one occlusion of `duration_s`; its start, shape, position,
     colour or object come from the window's key, so every frame of the window agrees."""
     if ctx.key is None:
         raise ValueError("temporal_occlusion needs FrameContext.key (spans are keyed)")
-    window_s, duration, kind = float(row["window_s"]), float(row["duration_s"]), str(row["kind"])
-    if kind not in ("erase", "voc"):
-        raise ValueError(f"temporal_occlusion kind must be 'erase' or 'voc', got {kind!r}")
+    window_s, duration, kind = float(row.window_s), float(row.duration_s), str(row.kind)
     window = int(math.floor(ctx.time / window_s + 1e-9))
     start_u, colour, aspect, fx, fy, object_u, flip = _window_draws(ctx.key.span(window, "window"))
     start = start_u * max(window_s - duration, 0.0)
@@ -247,7 +284,7 @@ def sample_temporal(rng: np.random.Generator, row: Mapping[str, Any], ctx: Frame
         index = min(int(object_u * len(bank)), len(bank) - 1)
         occ = bank.occluders[index]
         aspect = occ.shape[1] / occ.shape[0]  # the object keeps its own aspect
-    rect = erase_rect(float(row["cover"]), aspect, fx, fy, ctx)
+    rect = erase_rect(float(row.cover), aspect, fx, fy, ctx)
     if kind == "voc" and active:
         x0, y0, x1, y1 = rect
         w, h = max(x1 - x0, 1), max(y1 - y0, 1)
@@ -286,14 +323,14 @@ def occlusion_temporal(p: SpanOcclusion, ctx: FrameContext) -> np.ndarray:
 
 
 FAMILIES = (
-    Family("block_dropout", "pixel", "occlusion", ("count", "size"), sample_blocks, apply_blocks, occlusion_rects),
-    Family("random_erase", "pixel", "occlusion", ("area",), sample_erase, apply_erase, occlusion_rects),
+    Family("block_dropout", "pixel", "occlusion", BlocksParams, sample_blocks, apply_blocks, occlusion_rects),
+    Family("random_erase", "pixel", "occlusion", EraseParams, sample_erase, apply_erase, occlusion_rects),
     Family(
-        "voc_occluder", "pixel", "occlusion", ("count", "scale_min", "scale_max"),
+        "voc_occluder", "pixel", "occlusion", OverlayParams,
         sample_overlay, apply_overlay, occlusion_overlay,
     ),  # fmt: skip
     Family(
-        "temporal_occlusion", "temporal", "occlusion", ("window_s", "duration_s", "cover", "kind"),
+        "temporal_occlusion", "temporal", "occlusion", TemporalParams,
         sample_temporal, apply_temporal, occlusion_temporal,
     ),  # fmt: skip
 )

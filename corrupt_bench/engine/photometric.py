@@ -4,18 +4,38 @@ All are deterministic (no random draw). Brightness shifts HSV value exactly (rgb
 contrast scales about the per-channel image mean (one affine map per channel); JPEG goes through OpenCV's
 libjpeg (digests hold for the OpenCV build recorded with them); pixelate block sizes are stated
 for a 224 px person and scaled by `FrameContext.spatial_scale()`.
+
+Parameter bounds (shipped tables in brackets): brightness delta 0..1 of the HSV value [0.1..0.5];
+contrast factor 0..1 [0.05..0.4]; JPEG quality an integer 1..100 [7..25]; pixelate factor in
+(0, 1] [0.25..0.6].
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
+from pydantic import Field
 
 from corrupt_bench.engine.base import Family, FrameContext
+from corrupt_bench.engine.params import Params
+
+
+class BrightnessParams(Params):
+    delta: float = Field(ge=0.0, le=1.0, description="added to the HSV value in [0, 1]")
+
+
+class ContrastParams(Params):
+    factor: float = Field(ge=0.0, le=1.0, description="scale of the deviations from the channel mean")
+
+
+class JpegParams(Params):
+    quality: int = Field(ge=1, le=100, description="libjpeg quality")
+
+
+class PixelateParams(Params):
+    factor: float = Field(gt=0.0, le=1.0, description="resize factor at a 224-px person")
 
 
 @dataclass(frozen=True)
@@ -23,8 +43,8 @@ class Brightness:
     delta: float  # added to HSV value in [0, 1]
 
 
-def sample_brightness(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Brightness:
-    return Brightness(float(row["delta"]))
+def sample_brightness(rng: np.random.Generator, row: BrightnessParams, ctx: FrameContext) -> Brightness:
+    return Brightness(float(row.delta))
 
 
 def apply_brightness(image: np.ndarray, p: Brightness) -> np.ndarray:
@@ -44,8 +64,8 @@ class Contrast:
     factor: float
 
 
-def sample_contrast(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Contrast:
-    return Contrast(float(row["factor"]))
+def sample_contrast(rng: np.random.Generator, row: ContrastParams, ctx: FrameContext) -> Contrast:
+    return Contrast(float(row.factor))
 
 
 def apply_contrast(image: np.ndarray, p: Contrast) -> np.ndarray:
@@ -64,8 +84,8 @@ class Jpeg:
     quality: int
 
 
-def sample_jpeg(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Jpeg:
-    return Jpeg(int(row["quality"]))
+def sample_jpeg(rng: np.random.Generator, row: JpegParams, ctx: FrameContext) -> Jpeg:
+    return Jpeg(int(row.quality))
 
 
 def apply_jpeg(image: np.ndarray, p: Jpeg) -> np.ndarray:
@@ -81,10 +101,10 @@ class Pixelate:
     size: tuple[int, int]  # (w, h) of the low-resolution image
 
 
-def sample_pixelate(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Pixelate:
+def sample_pixelate(rng: np.random.Generator, row: PixelateParams, ctx: FrameContext) -> Pixelate:
     h, w = ctx.image_shape
-    f = min(1.0, float(row["factor"]) / ctx.spatial_scale())
-    return Pixelate(float(row["factor"]), (max(1, int(round(w * f))), max(1, int(round(h * f)))))
+    f = min(1.0, float(row.factor) / ctx.spatial_scale())
+    return Pixelate(float(row.factor), (max(1, int(round(w * f))), max(1, int(round(h * f)))))
 
 
 def apply_pixelate(image: np.ndarray, p: Pixelate) -> np.ndarray:
@@ -96,8 +116,8 @@ def apply_pixelate(image: np.ndarray, p: Pixelate) -> np.ndarray:
 
 
 FAMILIES = (
-    Family("brightness", "pixel", "ssim", ("delta",), sample_brightness, apply_brightness, stochastic=False),
-    Family("contrast", "pixel", "ssim", ("factor",), sample_contrast, apply_contrast, stochastic=False),
-    Family("jpeg_compression", "pixel", "ssim", ("quality",), sample_jpeg, apply_jpeg, stochastic=False),
-    Family("pixelate", "pixel", "ssim", ("factor",), sample_pixelate, apply_pixelate, stochastic=False),
+    Family("brightness", "pixel", "ssim", BrightnessParams, sample_brightness, apply_brightness, stochastic=False),
+    Family("contrast", "pixel", "ssim", ContrastParams, sample_contrast, apply_contrast, stochastic=False),
+    Family("jpeg_compression", "pixel", "ssim", JpegParams, sample_jpeg, apply_jpeg, stochastic=False),
+    Family("pixelate", "pixel", "ssim", PixelateParams, sample_pixelate, apply_pixelate, stochastic=False),
 )

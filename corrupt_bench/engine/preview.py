@@ -5,8 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from corrupt_bench.engine.clip import corrupt_clip
+from corrupt_bench.engine.corrupt import corrupt_clip
 from corrupt_bench.engine.frames import demo_clip
+from corrupt_bench.engine.registry import get_corruption
 
 _RED, _GREEN, _WHITE = (230, 30, 30), (40, 220, 60), (255, 255, 255)
 
@@ -36,8 +37,6 @@ def _tile(name: str, severity: int, seed: int, size: int, clip) -> np.ndarray:
 
 def render_preview(name: str, severity: int, seed: int = 0, size: int = 160) -> np.ndarray:
     """RGB strip: severity `severity` at 2x on top, severities 0..5 below (the chosen one framed)."""
-    from corrupt_bench.engine.base import get_corruption
-
     corruption = get_corruption(name)
     corruption.params(severity) if severity else None
     clip = preview_clip(size)

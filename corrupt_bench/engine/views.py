@@ -16,25 +16,38 @@ spans k source frames); at the clip's first and last frame the nearest frame is 
 shifted time falls outside the clip, so overlap pieces by one frame. 2D labels are exact: mocap
 interpolated linearly at the shifted time, projected with the view's camera and mapped by the
 clip's crop affine. Offsets are in source frames (50 fps for Human3.6M).
+
+Parameter bounds (shipped tables in brackets): view_drop span_s 0.1..600 s [2], p_span and
+p_sequence probabilities 0..1 [0..0.25]; subframe_desync max_offset 0..2 frames [0.2..1],
+whole_frame_shift the integer 0 or 1 [0, 1] (so a view moves by at most 3 source frames).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any
 
 import cv2
 import numpy as np
+from pydantic import Field
 
 from corrupt_bench.data.cameras import project_world
-from corrupt_bench.engine.base import Family, FrameContext
+from corrupt_bench.data.skeleton import N_JOINTS
+from corrupt_bench.engine.base import Corruption, Family, FrameContext, params_to_json
+from corrupt_bench.engine.clip import Clip, CorruptionRecord
+from corrupt_bench.engine.params import Params
+from corrupt_bench.engine.per_frame import apply_per_frame, frame_context, frame_key
 from corrupt_bench.engine.rng import RngKey
 from corrupt_bench.errors import UserError
 
 # view_drop ---------------------------------------------------------------------------------
+
+
+class ViewDropParams(Params):
+    span_s: float = Field(ge=0.1, le=600.0, description="length of a drop span, seconds")
+    p_span: float = Field(ge=0.0, le=1.0, description="probability that a view misses a span")
+    p_sequence: float = Field(ge=0.0, le=1.0, description="probability that a view misses the whole sequence")
 
 
 @dataclass(frozen=True)
@@ -46,13 +59,13 @@ class ViewDrop:
     margin: float  # > 0 when kept: min(u_sequence - p_sequence, u_span - p_span)
 
 
-def sample_view_drop(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> ViewDrop:
+def sample_view_drop(rng: np.random.Generator, row: ViewDropParams, ctx: FrameContext) -> ViewDrop:
     if ctx.key is None:
         raise ValueError("view_drop needs FrameContext.key (drops are keyed by sequence and span)")
-    span = int(math.floor(ctx.time / float(row["span_s"]) + 1e-9))
+    span = int(math.floor(ctx.time / float(row.span_s) + 1e-9))
     u_seq = _key_uniform(ctx.key.span(0, "sequence"))
     u_span = _key_uniform(ctx.key.span(span, "span"))
-    margin = min(u_seq - float(row["p_sequence"]), u_span - float(row["p_span"]))
+    margin = min(u_seq - float(row.p_sequence), u_span - float(row.p_span))
     return ViewDrop(margin < 0, span, u_seq, u_span, margin)
 
 
@@ -70,9 +83,9 @@ def view_valid_drop(p: ViewDrop) -> bool:
     return not p.dropped
 
 
-def view_drop_clip(clip, corruption, severity: int, seed: int, occluder_bank=None):
-    from corrupt_bench.engine.clip import apply_per_frame
-
+def view_drop_clip(
+    clip: Clip, corruption: Corruption, severity: int, seed: int, occluder_bank=None
+) -> tuple[Clip, CorruptionRecord]:
     out, record = apply_per_frame(clip, corruption, severity, seed, occluder_bank)
     all_dropped = ~record.view_valid.any(axis=0)
     if not all_dropped.any():
@@ -92,6 +105,14 @@ def view_drop_clip(clip, corruption, severity: int, seed: int, occluder_bank=Non
 # subframe_desync ---------------------------------------------------------------------------
 
 
+class DesyncParams(Params):
+    max_offset: float = Field(ge=0.0, le=2.0, description="uniform sub-frame offset in +-max_offset source frames")
+    whole_frame_shift: int = Field(ge=0, le=1, description="1: add one whole frame of random sign")
+
+    def reach_frames(self) -> float:
+        return self.max_offset + self.whole_frame_shift
+
+
 @dataclass(frozen=True)
 class Desync:
     offset: float  # frames, constant over the sequence for this view
@@ -99,15 +120,15 @@ class Desync:
     shift: int
 
 
-def sample_desync(rng: np.random.Generator, row: Mapping[str, Any], ctx: FrameContext) -> Desync:
+def sample_desync(rng: np.random.Generator, row: DesyncParams, ctx: FrameContext) -> Desync:
     """Per view and sequence (the sequence key): uniform fraction plus an optional whole frame."""
     if ctx.key is None:
         raise ValueError("subframe_desync needs FrameContext.key")
     seq = ctx.key.span(0, "sequence").generator()
-    m = float(row["max_offset"])
+    m = float(row.max_offset)
     fraction = float(seq.uniform(-m, m))
     sign = 1 if seq.random() < 0.5 else -1
-    shift = sign * int(row["whole_frame_shift"])
+    shift = sign * int(row.whole_frame_shift)
     return Desync(fraction + shift, fraction, shift)
 
 
@@ -134,10 +155,9 @@ def mocap_at(mocap: np.ndarray, time_frames: float) -> np.ndarray:
     return (1.0 - w) * np.asarray(mocap[i0], dtype=np.float64) + w * np.asarray(mocap[i1], dtype=np.float64)
 
 
-def desync_clip(clip, corruption, severity: int, seed: int, occluder_bank=None):
-    from corrupt_bench.engine.base import params_to_json
-    from corrupt_bench.engine.clip import CorruptionRecord, frame_context, frame_key
-
+def desync_clip(
+    clip: Clip, corruption: Corruption, severity: int, seed: int, occluder_bank=None
+) -> tuple[Clip, CorruptionRecord]:
     if clip.mocap_world is None:
         raise UserError("subframe_desync needs the clip's mocap_world to recompute the 2D labels")
     row = corruption.params(severity)
@@ -146,7 +166,7 @@ def desync_clip(clip, corruption, severity: int, seed: int, occluder_bank=None):
         raise ValueError("subframe_desync needs strictly increasing frame_indices")
     v_n, t_n = clip.n_views, clip.n_times
     images = None if clip.images is None else np.empty_like(clip.images)
-    joints = np.empty((v_n, t_n, 17, 2), dtype=np.float64)
+    joints = np.empty((v_n, t_n, N_JOINTS, 2), dtype=np.float64)
     offsets = np.zeros(v_n, dtype=np.float64)
     params: list[list[dict]] = []
     for v in range(v_n):
@@ -182,7 +202,7 @@ def desync_clip(clip, corruption, severity: int, seed: int, occluder_bank=None):
         severity=severity,
         seed=seed,
         params=params,
-        occluded=np.zeros((v_n, t_n, 17), dtype=bool),
+        occluded=np.zeros((v_n, t_n, N_JOINTS), dtype=bool),
         view_valid=np.ones((v_n, t_n), dtype=bool),
         time_offset=offsets,
         confidence=None,
@@ -193,11 +213,11 @@ def desync_clip(clip, corruption, severity: int, seed: int, occluder_bank=None):
 
 FAMILIES = (
     Family(
-        "view_drop", "multi-view", "view", ("span_s", "p_span", "p_sequence"), sample_view_drop,
+        "view_drop", "multi-view", "view", ViewDropParams, sample_view_drop,
         apply_view_drop, view_valid=view_valid_drop, clip_level=view_drop_clip,
     ),  # fmt: skip
     Family(
-        "subframe_desync", "multi-view", "offset", ("max_offset", "whole_frame_shift"), sample_desync,
+        "subframe_desync", "multi-view", "offset", DesyncParams, sample_desync,
         clip_level=desync_clip,
     ),  # fmt: skip
 )

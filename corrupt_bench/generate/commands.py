@@ -60,7 +60,8 @@ def verify_command(
     show: int = typer.Option(20, "--show", help="How many paths to list per kind of difference."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
 ) -> None:
-    """Recompute every digest of lock.json; list missing, extra and altered files (exit 1 if any)."""
+    """Recompute every digest of lock.json (cell files, manifest.yaml, cameras.json); list missing, extra and
+    altered files (exit 1 if any) and, when files are altered, the libraries whose versions differ from the lock's."""
     from corrupt_bench.generate.lock import verify
 
     report = verify(bench, show_progress=True, workers=workers)
@@ -70,6 +71,10 @@ def verify_command(
             typer.echo(f"{kind}: {rel}")
         if len(paths) > show:
             typer.echo(f"{kind}: ... and {len(paths) - show} more")
+    for rel in report.unchecked:
+        typer.echo(f"unchecked: {rel} (this lock.json, of an older version, holds no digest of it)")
+    for line in report.library_differences:
+        typer.echo(f"library: {line}")
     typer.echo(
         f"{bench}: {report.checked} files checked, {len(report.missing)} missing, "
         f"{len(report.extra)} extra, {len(report.altered)} altered: {'OK' if report.ok else 'DIFFERS'}"

@@ -5,6 +5,12 @@ Digests are of content, not of container bytes: an image's digest hashes its *de
 (schema + column values), so a re-encoded parquet with the same rows matches. The lock holds no
 wall-clock time; timings go to `.generate/run_log.jsonl`.
 
+`content_digest` covers the per-cell files (`files`) only, as it always has, so locks of older
+versions stay comparable. The root files a scorer reads are covered beside it: the manifest by
+its canonical digest (`manifest.digest`), `cameras.json` by the digest of its canonical JSON
+(`root_files`). `verify` checks both; a lock without `root_files` (older versions) leaves
+`cameras.json` unchecked and says so.
+
 Resumability: every work unit writes its files atomically, then a done-marker
 `.generate/done/<unit key>.json` with the digests of its files. The lock is assembled from the
 markers sorted by key, so it does not depend on order, worker count or interruptions.
@@ -75,17 +81,36 @@ def file_digest(path: Path) -> str:
     raise ValueError(f"no digest for {path.name}")
 
 
+def json_digest(path: Path) -> str:
+    """sha256 of a JSON file's canonical serialisation (sorted keys, no spaces): its content, not its layout."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return "sha256:" + hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def root_file_digests(out: Path) -> dict[str, str]:
+    """Digests of the root files a scorer reads besides the manifest (which has its own digest)."""
+    return {CAMERA_FILE_NAME: json_digest(out / CAMERA_FILE_NAME)}
+
+
 def library_versions() -> dict[str, str]:
-    """Versions of the libraries whose behaviour can change pixels or labels."""
+    """Versions of the libraries whose behaviour can change pixels or labels: numpy (distributions),
+    OpenCV (filters, codecs, decoding), scipy (the inverse normal CDF of the noise tables),
+    scikit-image (the images of the built-in occluder bank), cdflib (raw poses), pyarrow (label
+    tables), pydantic and PyYAML (manifests and tables), PyAV when installed (the synthetic source's
+    video encoder)."""
     import cdflib
     import cv2
     import pyarrow
     import pydantic
+    import scipy
+    import skimage
     import yaml
 
     versions = {
         "numpy": np.__version__,
         "opencv": cv2.__version__,
+        "scipy": scipy.__version__,
+        "scikit-image": skimage.__version__,
         "cdflib": cdflib.__version__,
         "pyarrow": pyarrow.__version__,
         "pydantic": pydantic.__version__,
@@ -140,6 +165,7 @@ def build_lock(
         "corruptions": dict(sorted(corruption_versions.items())),
         "units": len(units),
         "content_digest": "sha256:" + content,
+        "root_files": root_file_digests(out),
         "files": files,
     }
 
@@ -154,12 +180,16 @@ def write_lock(out: Path, lock: dict) -> None:
 
 @dataclass
 class VerifyReport:
-    """Outcome of `verify`: relative paths that are missing, extra or altered."""
+    """Outcome of `verify`: relative paths that are missing, extra or altered; root files the lock
+    does not cover (older locks); and, when files are altered, the libraries whose recorded versions
+    differ from the running ones (one line each)."""
 
     checked: int = 0
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     altered: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)
+    library_differences: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -237,6 +267,14 @@ def verify(out: Path, lock: dict | None = None, show_progress: bool = False, wor
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     report.altered.sort()
+    _check_root_files(out, lock, report)
+    if report.altered:
+        report.library_differences = library_differences(lock)
+    return report
+
+
+def _check_root_files(out: Path, lock: dict, report: VerifyReport) -> None:
+    """The manifest against the lock's manifest digest, cameras.json against `root_files`."""
     manifest_file = out / MANIFEST_NAME
     info = lock.get("manifest", {})
     if manifest_file.is_file() and info.get("digest"):
@@ -252,4 +290,30 @@ def verify(out: Path, lock: dict | None = None, show_progress: bool = False, wor
             report.altered.insert(0, MANIFEST_NAME)
     elif not manifest_file.is_file():
         report.missing.insert(0, MANIFEST_NAME)
-    return report
+    recorded = lock["root_files"] if isinstance(lock.get("root_files"), dict) else {}
+    if CAMERA_FILE_NAME not in recorded:
+        report.unchecked.append(CAMERA_FILE_NAME)
+        return
+    path = out / CAMERA_FILE_NAME
+    if not path.is_file():
+        report.missing.insert(0, CAMERA_FILE_NAME)
+        return
+    try:
+        digest = json_digest(path)
+    except (OSError, ValueError):  # unreadable or not JSON: altered
+        digest = None
+    if digest != recorded[CAMERA_FILE_NAME]:
+        report.altered.insert(0, CAMERA_FILE_NAME)
+
+
+def library_differences(lock: dict) -> list[str]:
+    """One line per library whose version recorded in the lock differs from the running one."""
+    recorded = lock["libraries"] if isinstance(lock.get("libraries"), dict) else {}
+    running = library_versions()
+    lines = []
+    for name, version in sorted(recorded.items()):
+        here = running.get(name)
+        if here != version:
+            now = f"{here} here" if here is not None else "not installed here"
+            lines.append(f"{name} {version} in lock.json, {now}: digests hold for the recorded versions")
+    return lines

@@ -304,8 +304,9 @@ def load_manifest(name_or_path: str | Path, check_registry: bool = True) -> tupl
 
 
 def check_corruptions(manifest: Manifest, path: str | Path | None = None) -> None:
-    """Check every corruption name, severity and override against the engine's registry."""
-    from corrupt_bench.engine import get_corruption, list_corruptions
+    """Check every corruption name, severity and override against the engine's registry; overrides
+    are validated through the corruption's typed parameter model (types, finiteness, bounds)."""
+    from corrupt_bench.engine import ParamError, get_corruption, list_corruptions
 
     known = sorted(c.name for c in list_corruptions())
     for vi, variant in enumerate(manifest.variants):
@@ -332,22 +333,18 @@ def check_corruptions(manifest: Manifest, path: str | Path | None = None) -> Non
                         path,
                     )
             for severity, params in spec.overrides.items():
+                where = f"{key}.overrides.{severity}"
                 if severity not in allowed:
                     raise UserError(
-                        f"key '{key}.overrides.{severity}': severity {severity} of {spec.name!r} is not allowed; "
-                        f"allowed: {allowed_text}",
+                        f"key '{where}': severity {severity} of {spec.name!r} is not allowed; allowed: {allowed_text}",
                         path,
                     )
-                table_params = dict(corruption.table[severity])
-                for param in params:
-                    if param not in table_params:
-                        raise UserError(
-                            f"key '{key}.overrides.{severity}.{param}': unknown parameter of {spec.name!r}; "
-                            f"allowed: {', '.join(sorted(table_params))}",
-                            path,
-                        )
-            changes_pixels = getattr(corruption.family, "apply", None) is not None
-            if manifest.output.format == "keypoints" and changes_pixels:
+                try:
+                    corruption.overridden_row(severity, params)
+                except ParamError as exc:
+                    at = f"{where}.{exc.key}" if exc.key is not None else where
+                    raise UserError(f"key '{at}': corruption {spec.name!r}, severity {severity}: {exc.fault}", path) from None
+            if manifest.output.format == "keypoints" and corruption.family.apply is not None:
                 raise UserError(
                     f"key '{key}.name': {spec.name!r} corrupts images but output.format is 'keypoints'; "
                     "allowed with keypoints output: keypoint, view and temporal corruptions",
