@@ -1,4 +1,5 @@
 import json
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
@@ -101,6 +102,7 @@ def test_undistort_inverts_projection():
 # --- an independent Human3.6M calibration: karfly/human36m-camera-parameters (MIT) ---------------
 
 FIXTURES = Path(__file__).parent / "fixtures"
+needs_tomllib = pytest.mark.skipif(sys.version_info < (3, 11), reason="the .toml calibration reader needs Python 3.11 (tomllib)")
 
 
 def project_point_radial(points, R, T, f, c, k, p):  # noqa: N803 - Human3.6M's names
@@ -181,6 +183,7 @@ def test_quaternion_round_trip_on_every_branch():
         np.testing.assert_allclose(quaternion_to_matrix(matrix_to_quaternion(R)), R, atol=1e-12)
 
 
+@needs_tomllib
 def test_pose2sim_calibration_toml():
     cams = read_calibration_toml(FIXTURES / "pose2sim" / "calibration" / "Calib_qualisys.toml", "m")
     assert list(cams) == ["cam01", "cam02", "cam03", "cam04"]
@@ -203,6 +206,7 @@ def test_pose2sim_calibration_toml():
     np.testing.assert_allclose(np.asarray(in_mm["cam02"].position) * 1000.0, cams["cam02"].position)
 
 
+@needs_tomllib
 def test_opencv_cameras_round_trip_through_the_camera_file(tmp_path):
     cams = read_calibration_toml(FIXTURES / "pose2sim" / "calibration" / "Calib_qualisys.toml", "m")
     write_camera_file({("P1", c.camera_id): replace(c, subject="P1") for c in cams.values()}, tmp_path / "cameras.json")
@@ -224,6 +228,7 @@ fisheye = false
 """
 
 
+@needs_tomllib
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -250,6 +255,7 @@ def test_calibration_toml_faults_are_one_line_errors(tmp_path, edit, message):
     assert err.value.path == path and "\n" not in str(err.value)
 
 
+@needs_tomllib
 def test_calibration_toml_units_and_emptiness(tmp_path):
     path = tmp_path / "calib.toml"
     path.write_text("[metadata]\nadjusted = false\n")

@@ -43,14 +43,48 @@ Progress = Callable[[Iterable, int, str], Iterable]
 
 @dataclass(frozen=True)
 class SequenceRef:
-    """One mocap sequence of one subject, with the cameras that can be used with it."""
+    """One sequence of one subject, with the cameras that can be used with it (every source reader
+    of `corrupt_bench.data` describes its sequences with this)."""
 
     subject: str  # "S9"
     sequence: str  # raw file stem, e.g. "Eating 2", "TakingPhoto 1"
     action: str  # canonical action, e.g. "Eating", "Photo", "WalkDog"
     subaction: int  # 1 or 2 (order of the takes of the action, see quirks.subaction_numbers)
     cameras: tuple[str, ...]  # camera ids with a usable video / 2D file
-    n_frames: int  # mocap length (videos truncated to it)
+    n_frames: int  # mocap length (videos truncated to it); frame indices run 0..n_frames-1
+    fps: float = H36M_FPS  # rate of the frame indices (a rig's videos carry their own)
+    frames: tuple[int, ...] | None = None  # the frame indices the source holds when not all (mmpose: every 5th)
+
+    @property
+    def frame_indices(self) -> tuple[int, ...]:
+        """The absolute frame indices this sequence has data for."""
+        return tuple(range(self.n_frames)) if self.frames is None else self.frames
+
+
+class SequenceTable:
+    """What the readers of other layouts share: their sequences, looked up by the (subject, sequence)
+    of any object that has them (a SequenceRef, the generator's SequenceInfo). Subclasses set `_refs`
+    and `_where` (the file a missing sequence is reported against)."""
+
+    _refs: list[SequenceRef]
+    _where: Path
+
+    def sequences(self) -> list[SequenceRef]:
+        return list(self._refs)
+
+    def _ref(self, seq) -> SequenceRef:
+        for ref in self._refs:
+            if (ref.subject, ref.sequence) == (seq.subject, seq.sequence):
+                return ref
+        raise UserError(f"no sequence {seq.subject} {seq.sequence}", self._where)
+
+    def fps(self, seq) -> float:
+        """The rate of the sequence's frame indices."""
+        return self._ref(seq).fps
+
+    def frames(self, seq) -> np.ndarray:
+        """The absolute frame indices the source holds for every camera of the sequence."""
+        return np.asarray(self._ref(seq).frame_indices, dtype=np.int64)
 
 
 def _subject_key(subject: str) -> int:
