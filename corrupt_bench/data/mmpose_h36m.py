@@ -80,7 +80,16 @@ def parse_image_name(name: str, path: Path) -> tuple[str, str, str, int]:
 
 
 def _matrix(value: object, shape: tuple[int, ...], what: str, path: Path) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64) if isinstance(value, np.ndarray) and value.dtype.kind in "fi" else None
+    """A finite float array of `shape` from an ndarray or nested lists of numbers (what mmpose's
+    SimpleCamera accepts); anything else is a UserError."""
+    array = None
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fi":
+        array = value.astype(np.float64)
+    elif isinstance(value, list):
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            array = None
     if array is None or array.shape != shape or not np.all(np.isfinite(array)):
         raise UserError(f"{what} must be a finite {shape} float array", path)
     return array
@@ -118,9 +127,16 @@ def read_mmpose_cameras(path: str | Path) -> dict[tuple[str, str], Camera]:
         w, h = params["w"], params["h"]
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in (w, h)):
             raise UserError(f"{where}: w and h must be positive integers", path)
+        # mmpose's files of Human3.6M hold p in the metadata's order; ours of a rig say "opencv" (mmpose's
+        # SimpleCamera projects p as OpenCV does, so such a file means the same to mmpose)
+        model = params.get("distortion_model", "h36m")  # absent from mmpose's own files: optional by design
+        if model not in ("h36m", "opencv"):
+            raise UserError(f"{where}['distortion_model'] must be 'h36m' or 'opencv', found {model!r:.40}", path)
+        tangential = (p[1], p[0]) if model == "h36m" else (p[0], p[1])
         # R (row vectors) is the transpose of world -> camera, i.e. the camera -> world rotation
-        cameras[key] = Camera(key[0], key[1], (f[0], f[1]), (c[0], c[1]), (k[0], k[1], k[2]), (p[1], p[0]),
-                              int(w), int(h), tuple(matrix_to_quaternion(R)), tuple(centre))  # fmt: skip
+        floats = lambda values: tuple(float(v) for v in values)  # noqa: E731
+        cameras[key] = Camera(key[0], key[1], floats(f), floats(c), floats(k), floats(tangential), int(w), int(h),
+                              floats(matrix_to_quaternion(R)), floats(centre), model)  # fmt: skip
     return cameras
 
 
@@ -321,3 +337,31 @@ class MmposeH36M(SequenceTable):
                 if gap > AGREE_MM:
                     found.append(f"{ref.subject} {ref.sequence} camera {camera_id}: its 3D is {gap:.1f} mm from camera {ref.cameras[0]}'s (cameras.pkl does not fit the annotation)")
         return found
+
+
+def mmpose_camera_params(camera: Camera, index: int) -> dict:
+    """One camera in mmpose's cameras.pkl convention, as plain lists (a pickle without numpy globals,
+    which any numpy loads): R = (world -> camera)^T, T = the centre in metres, f, c, k, p as columns."""
+    column = lambda values: [[float(v)] for v in values]  # noqa: E731
+    params = {
+        "R": camera.R.T.tolist(), "T": column(np.asarray(camera.position) / 1000.0), "c": column(camera.center),
+        "f": column(camera.focal_length), "k": column(camera.radial), "w": int(camera.width), "h": int(camera.height),
+        "name": f"camera{index + 1}", "id": camera.camera_id,
+    }  # fmt: skip
+    if camera.distortion_model == "h36m":
+        params["p"] = column(camera.tangential[::-1])  # the metadata's order, as mmpose's own file
+    else:
+        params["p"] = column(camera.tangential)
+        params["distortion_model"] = camera.distortion_model
+    return params
+
+
+def write_mmpose_cameras(cameras: dict[tuple[str, str], Camera], path: str | Path) -> Path:
+    """mmpose's `cameras.pkl` for the given (subject, camera id) cameras (written atomically)."""
+    import pickle
+
+    from corrupt_bench.io import atomic_write_bytes
+
+    order = {camera_id: i for i, camera_id in enumerate(dict.fromkeys(c for _, c in sorted(cameras)))}
+    payload = {key: mmpose_camera_params(cam, order[key[1]]) for key, cam in sorted(cameras.items())}
+    return atomic_write_bytes(path, pickle.dumps(payload, protocol=3))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import pickle
 import re
 import reprlib
 import zipfile
@@ -291,10 +292,45 @@ def to_h36m17_mm(positions: np.ndarray) -> np.ndarray:
     return raw_to_h36m17(np.asarray(positions, dtype=np.float64)) * 1000.0
 
 
+class _Numpy1Pickler(pickle._Pickler):
+    """Pickles numpy objects under numpy 1.x's module names (`numpy.core.multiarray._reconstruct`,
+    `.scalar`), which numpy 1.x and 2.x both load; numpy 2 itself writes `numpy._core...`, which no
+    numpy 1.x can load. The pure-Python pickler is used because its `save_global` can be told the name."""
+
+    def save_global(self, obj: Any, name: str | None = None) -> None:
+        from numpy._core import multiarray
+
+        for attribute in ("_reconstruct", "scalar"):
+            if obj is getattr(multiarray, attribute):
+                self.write(pickle.GLOBAL + f"numpy.core.multiarray\n{attribute}\n".encode())
+                self.memoize(obj)
+                return
+        super().save_global(obj, name)
+
+
+def _npy_of_object(value: Any) -> bytes:
+    """An .npy holding `value` as a 0-d object array, pickled with protocol 3 (what numpy 1.17-1.26's
+    `np.save` writes for a dict)."""
+    array = np.empty((), dtype=object)
+    array[()] = value
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "|O", "fortran_order": False, "shape": ()})
+    _Numpy1Pickler(buffer, protocol=3).dump(array)
+    return buffer.getvalue()
+
+
 def write_npz(path: str | Path, **members: Any) -> Path:
-    """Write members the way VideoPose3D does (`np.savez_compressed`; a dict becomes a pickled 0-d
-    object array), atomically. What VideoPose3D's loader reads back with `np.load(path, allow_pickle=True)`."""
+    """Write members the way VideoPose3D's files are made (`np.savez_compressed`: one deflated `<name>.npy`
+    per member; a dict is pickled as a 0-d object array), atomically, loadable by `np.load(path,
+    allow_pickle=True)` under numpy 1.x and 2.x alike. Arrays are stored as .npy without pickle."""
     path = Path(path)
-    with atomic_path(path, suffix=".npz") as tmp:  # numpy appends .npz to a name without it
-        np.savez_compressed(tmp, **members)
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, value in members.items():
+            if isinstance(value, np.ndarray) and not value.dtype.hasobject:
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, value, allow_pickle=False)
+                data = buffer.getvalue()
+            else:
+                data = _npy_of_object(value)
+            archive.writestr(f"{name}.npy", data)
     return path
