@@ -105,3 +105,43 @@ def test_info_on_the_synthetic_source(tmp_path):
     assert result.exit_code == 0, result.output
     assert "1 subjects, 2 sequences, 30 frames at 50 fps" in result.stdout
     assert "54138969 55011271" in result.stdout and "problems found: none" in result.stdout
+
+
+def test_info_on_a_multi_view_rig_reports_its_frame_rate():
+    from pathlib import Path
+
+    rig = Path(__file__).parent / "fixtures" / "pose2sim"
+    result = runner.invoke(app, ["info", str(rig), "--sequences"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "multi-view rig:" in out and "1 subjects, 1 sequences, 13 frames at 60 fps" in out
+    assert "cam01 cam02 cam03 cam04" in out
+    assert "P1 demo camera cam02: video is 1080x1920, calibration 1088x1920" in out
+    result = runner.invoke(app, ["info", str(rig / "rig.yaml"), "--subjects", "S9"])
+    assert result.exit_code == 2 and "no sequence of subject S9 (found: P1)" in result.stderr
+
+
+def test_info_on_a_raw_folder_with_a_60_fps_video(tmp_path):
+    import cv2
+
+    write_raw(tmp_path, {"S9": ["Eating"]}, n_frames=4)
+    path = tmp_path / "S9/Videos/Eating.55011271.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 60.0, (50, 50))
+    for _ in range(4):
+        writer.write(np.zeros((50, 50, 3), np.uint8))
+    writer.release()
+    result = runner.invoke(app, ["info", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "1 subjects, 1 sequences, 4 frames at 50 fps" in result.stdout  # the mocap's rate
+    assert "S9 Eating camera 55011271: video is 60 fps, the mocap 50: video frame i is not mocap frame i" in result.stdout
+
+
+def test_info_on_an_mmpose_folder(tmp_path):
+    from fixtures_mmpose import write_mmpose
+
+    raw = write_raw(tmp_path / "raw", {"S9": ["Walking 1"], "S11": ["Posing"]}, n_frames=12)
+    root = write_mmpose(raw, tmp_path / "mmpose", sample_rate=5, images=False)
+    result = runner.invoke(app, ["info", str(root), "--sequences"])
+    assert result.exit_code == 0, result.output
+    assert "mmpose Human3.6M:" in result.stdout and "(fps10)" in result.stdout
+    assert "2 subjects, 2 sequences, 6 frames at 50 fps" in result.stdout  # frames 0, 5, 10 of each

@@ -18,7 +18,9 @@ def _parse_subjects(subjects: str | None) -> list[str] | None:
 @user_errors
 def info(
     data: Path = typer.Argument(
-        ..., help="Raw Human3.6M folder (S1/, S5/, ... with MyPoseFeatures/ and Videos/)."
+        ...,
+        help="A source folder: raw Human3.6M (S1/, S5/, ... with MyPoseFeatures/ and Videos/), mmpose's processed "
+        "Human3.6M (images/, annotation_body3d/) or a multi-view rig (rig.yaml).",
     ),
     subjects: str | None = typer.Option(
         None, "--subjects", help="Comma-separated subjects, e.g. S9,S11 (default: all found)."
@@ -31,58 +33,59 @@ def info(
     ),
     sequences: bool = typer.Option(False, "--sequences", help="Also list every sequence."),
 ) -> None:
-    """Subjects, sequences, frames and cameras of a raw Human3.6M folder, and the problems found.
+    """Subjects, sequences, frames, frame rates and cameras of a source folder, and the problems found.
 
     Reads every file once: a fault no known quirk explains (unreadable CDF, wrong shape, a video that
     does not open, frame counts that disagree) stops with one line naming the file, exit code 2."""
     from rich.console import Console
-    from rich.table import Table
 
-    from corrupt_bench.data.raw import RawH36M, summarize
-    from corrupt_bench.progress import progress
-
-    raw = RawH36M(
-        data,
-        subjects=_parse_subjects(subjects),
-        include_damaged=include_damaged,
-        include_corrupt_video=include_corrupt_video,
-    )
-    refs = raw.sequences()
-    problems = raw.problems(progress=progress)
+    from corrupt_bench.data.mmpose_h36m import ANNOTATION_DIR, MmposeH36M
+    from corrupt_bench.data.multiview import MultiViewRig, is_rig
+    from corrupt_bench.data.raw import RawH36M
 
     console = Console()
-    table = Table(title=f"Human3.6M raw data: {raw.root}")
+    wanted = _parse_subjects(subjects)
+    if is_rig(data):
+        rig = MultiViewRig(data, subjects=wanted)
+        _print_source(console, f"multi-view rig: {rig.rig_file}", rig.sequences(), rig.problems(), sequences)
+        return
+    if (Path(data) / ANNOTATION_DIR).is_dir():
+        source = MmposeH36M(data, subjects=wanted, include_damaged=include_damaged, include_corrupt_video=include_corrupt_video)
+        _print_source(console, f"mmpose Human3.6M: {source.root} ({source.annotation_dir.name})", source.sequences(),
+                      source.problems(), sequences)  # fmt: skip
+        return
+    from corrupt_bench.progress import progress
+
+    raw = RawH36M(data, subjects=wanted, include_damaged=include_damaged, include_corrupt_video=include_corrupt_video)
+    refs = raw.sequences()
+    _print_source(console, f"Human3.6M raw data: {raw.root}", refs, raw.problems(progress=progress), sequences)
+
+
+def _print_source(console, title: str, refs: list, problems: list[str], detail: bool) -> None:
+    """The per-subject table, the totals line (frames and their rate), the sequences and the problems."""
+    from rich.table import Table
+
+    from corrupt_bench.data.raw import summarize
+
+    table = Table(title=title)
     for column, justify in (("subject", "left"), ("sequences", "right"), ("frames", "right"),
                             ("seconds", "right"), ("cameras", "right"), ("camera ids", "left")):  # fmt: skip
         table.add_column(column, justify=justify)
     summaries = summarize(refs)
     for s in summaries:
-        table.add_row(
-            s.subject,
-            str(s.sequences),
-            str(s.frames),
-            f"{s.seconds:.1f}",
-            str(len(s.cameras)),
-            " ".join(s.cameras),
-        )
+        table.add_row(s.subject, str(s.sequences), str(s.frames), f"{s.seconds:.1f}", str(len(s.cameras)), " ".join(s.cameras))
     console.print(table)
-    console.print(
-        f"{len(summaries)} subjects, {len(refs)} sequences, {sum(s.frames for s in summaries)} frames at 50 fps"
-    )
-    if sequences:
-        detail = Table(title="sequences")
-        for column in ("subject", "sequence", "action", "subaction", "frames", "cameras"):
-            detail.add_column(column)
+    rates = " / ".join(f"{fps:g}" for fps in sorted({ref.fps for ref in refs}))
+    frames = sum(len(ref.frame_indices) for ref in refs)
+    console.print(f"{len(summaries)} subjects, {len(refs)} sequences, {frames} frames at {rates} fps")
+    if detail:
+        listing = Table(title="sequences")
+        for column in ("subject", "sequence", "action", "subaction", "frames", "fps", "cameras"):
+            listing.add_column(column)
         for ref in refs:
-            detail.add_row(
-                ref.subject,
-                ref.sequence,
-                ref.action,
-                str(ref.subaction),
-                str(ref.n_frames),
-                " ".join(ref.cameras),
-            )
-        console.print(detail)
+            listing.add_row(ref.subject, ref.sequence, ref.action, str(ref.subaction), str(len(ref.frame_indices)),
+                            f"{ref.fps:g}", " ".join(ref.cameras))  # fmt: skip
+        console.print(listing)
     if problems:
         console.print(f"problems found ({len(problems)}):", highlight=False)
         for line in problems:

@@ -43,14 +43,48 @@ Progress = Callable[[Iterable, int, str], Iterable]
 
 @dataclass(frozen=True)
 class SequenceRef:
-    """One mocap sequence of one subject, with the cameras that can be used with it."""
+    """One sequence of one subject, with the cameras that can be used with it (every source reader
+    of `corrupt_bench.data` describes its sequences with this)."""
 
     subject: str  # "S9"
     sequence: str  # raw file stem, e.g. "Eating 2", "TakingPhoto 1"
     action: str  # canonical action, e.g. "Eating", "Photo", "WalkDog"
     subaction: int  # 1 or 2 (order of the takes of the action, see quirks.subaction_numbers)
     cameras: tuple[str, ...]  # camera ids with a usable video / 2D file
-    n_frames: int  # mocap length (videos truncated to it)
+    n_frames: int  # mocap length (videos truncated to it); frame indices run 0..n_frames-1
+    fps: float = H36M_FPS  # rate of the frame indices (a rig's videos carry their own)
+    frames: tuple[int, ...] | None = None  # the frame indices the source holds when not all (mmpose: every 5th)
+
+    @property
+    def frame_indices(self) -> tuple[int, ...]:
+        """The absolute frame indices this sequence has data for."""
+        return tuple(range(self.n_frames)) if self.frames is None else self.frames
+
+
+class SequenceTable:
+    """What the readers of other layouts share: their sequences, looked up by the (subject, sequence)
+    of any object that has them (a SequenceRef, the generator's SequenceInfo). Subclasses set `_refs`
+    and `_where` (the file a missing sequence is reported against)."""
+
+    _refs: list[SequenceRef]
+    _where: Path
+
+    def sequences(self) -> list[SequenceRef]:
+        return list(self._refs)
+
+    def _ref(self, seq) -> SequenceRef:
+        for ref in self._refs:
+            if (ref.subject, ref.sequence) == (seq.subject, seq.sequence):
+                return ref
+        raise UserError(f"no sequence {seq.subject} {seq.sequence}", self._where)
+
+    def fps(self, seq) -> float:
+        """The rate of the sequence's frame indices."""
+        return self._ref(seq).fps
+
+    def frames(self, seq) -> np.ndarray:
+        """The absolute frame indices the source holds for every camera of the sequence."""
+        return np.asarray(self._ref(seq).frame_indices, dtype=np.int64)
 
 
 def _subject_key(subject: str) -> int:
@@ -347,6 +381,10 @@ class RawH36M:
                     found.append(
                         f"{where}: video has {reader.frame_count} frames, mocap {ref.n_frames}: truncated"
                     )
+                if abs(reader.fps - H36M_FPS) > 1e-3 * H36M_FPS:
+                    found.append(
+                        f"{where}: video is {reader.fps:g} fps, the mocap {H36M_FPS:g}: video frame i is not mocap frame i"
+                    )
                 camera = self.camera(ref.subject, camera_id)
                 if (reader.width, reader.height) != (camera.width, camera.height):
                     found.append(
@@ -361,25 +399,26 @@ class RawH36M:
 class SubjectSummary:
     subject: str
     sequences: int
-    frames: int
+    frames: int  # frames the source holds
     cameras: tuple[str, ...]
+    seconds: float  # the time the sequences span (n_frames / fps each)
 
-    @property
-    def seconds(self) -> float:
-        return self.frames / H36M_FPS
+
+def _subject_order(subject: str) -> tuple[int, int | str]:
+    """S1 < S5 < S11 for Human3.6M's subjects; other ids (a rig's) after them, by name."""
+    return (0, int(subject[1:])) if _SUBJECT.match(subject) else (1, subject)
 
 
 def summarize(refs: Iterable[SequenceRef]) -> list[SubjectSummary]:
-    """Per subject: number of sequences, mocap frames, and the cameras used by any sequence."""
+    """Per subject: number of sequences, frames held, seconds spanned, and the cameras used by any
+    sequence (Human3.6M's in their order, then any other ids in order of appearance)."""
     per: dict[str, list[SequenceRef]] = {}
     for ref in refs:
         per.setdefault(ref.subject, []).append(ref)
-    return [
-        SubjectSummary(
-            subject=subject,
-            sequences=len(group),
-            frames=sum(r.n_frames for r in group),
-            cameras=tuple(c for c in CAMERA_IDS if any(c in r.cameras for r in group)),
-        )
-        for subject, group in sorted(per.items(), key=lambda kv: _subject_key(kv[0]))
-    ]
+    summaries = []
+    for subject, group in sorted(per.items(), key=lambda kv: _subject_order(kv[0])):
+        used = list(dict.fromkeys(c for r in group for c in r.cameras))
+        cameras = [c for c in CAMERA_IDS if c in used] + [c for c in used if c not in CAMERA_IDS]
+        summaries.append(SubjectSummary(subject, len(group), sum(len(r.frame_indices) for r in group), tuple(cameras),
+                                        sum(r.n_frames / r.fps for r in group)))  # fmt: skip
+    return summaries

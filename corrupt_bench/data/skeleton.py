@@ -58,3 +58,24 @@ def bone_lengths(poses: np.ndarray) -> np.ndarray:
     child = [c for c, _ in BONES]
     parent = [p for _, p in BONES]
     return np.linalg.norm(poses[..., child, :] - poses[..., parent, :], axis=-1)
+
+
+def _nearest_kept_ancestor(joint: int) -> int:
+    while joint not in H36M17_FROM_RAW:
+        joint = RAW_PARENTS[joint]
+    return H36M17_FROM_RAW.index(joint)
+
+
+# for each of the 32 raw joints, the 17-joint index that stands for it: itself when kept, else its
+# nearest kept ancestor (toes -> foot, hand ends -> wrist, the duplicate spine/shoulder joints -> parent)
+RAW_FROM_H36M17: tuple[int, ...] = tuple(_nearest_kept_ancestor(j) for j in range(N_RAW_JOINTS))
+
+
+def h36m17_to_raw(poses: np.ndarray) -> np.ndarray:
+    """(..., 17, D) -> (..., 32, D) in the raw layout (VideoPose3D's `data_3d_h36m.npz`): the 17 joints at
+    their raw indices, each of the 15 others at its nearest kept ancestor. Those 15 are not ground
+    truth; `raw_to_h36m17` of the result gives the input back exactly (VideoPose3D drops the 15)."""
+    poses = np.asarray(poses)
+    if poses.shape[-2] != N_JOINTS:
+        raise ValueError(f"expected {N_JOINTS} joints, got shape {poses.shape}")
+    return poses[..., list(RAW_FROM_H36M17), :]

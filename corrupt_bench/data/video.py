@@ -1,8 +1,10 @@
-"""Frame access to an mp4 by index without decoding the whole video each time (OpenCV's FFmpeg backend)."""
+"""Frame access by index: to a video without decoding the whole of it each time (OpenCV's FFmpeg
+backend), and to a folder of numbered images (mmpose's extracted frames) through the same interface."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import math
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +33,13 @@ class VideoReader:
         self.frame_count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))  # frames in the file
         self.width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        self.fps = float(self._capture.get(cv2.CAP_PROP_FPS))
+        self.fps = float(self._capture.get(cv2.CAP_PROP_FPS))  # the container's rate (60 for a 60 fps file)
         if self.frame_count <= 0 or self.width <= 0 or self.height <= 0:
             self.close()
             raise UserError("video has no frames", self.path)
+        if not (math.isfinite(self.fps) and self.fps > 0):
+            self.close()
+            raise UserError(f"video declares no frame rate ({self.fps})", self.path)
         if n_frames is not None and n_frames > self.frame_count:
             self.close()
             raise UserError(
@@ -83,6 +88,62 @@ class VideoReader:
             self._capture = None
 
     def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class ImageSequenceReader:
+    """The `VideoReader` interface over numbered image files (JPEG or PNG), one per source frame.
+
+    `path_of(index)` names the file of absolute frame `index`; `available` lists the frames that exist
+    (mmpose keeps every 5th). Reading a frame that is not there is a UserError naming the file."""
+
+    def __init__(self, folder: str | Path, path_of: Callable[[int], Path], available: Iterable[int], fps: float):
+        self.path = Path(folder)
+        self._path_of = path_of
+        self.available = tuple(sorted(int(i) for i in available))
+        if not self.available:
+            raise UserError("no frames", self.path)
+        self.n_frames = self.frame_count = self.available[-1] + 1
+        self.fps = float(fps)
+        first = self._read(self.available[0])
+        self.height, self.width = first.shape[:2]
+        self._last: tuple[int, np.ndarray] | None = (self.available[0], first)
+        self.seeks = 0
+
+    def _read(self, index: int) -> np.ndarray:
+        import cv2
+
+        path = self._path_of(index)
+        if not path.is_file():
+            raise UserError(f"no image of frame {index} (this source holds {len(self.available)} frames)", path)
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise UserError("cannot decode image", path)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame `index` (absolute) as an HxWx3 uint8 RGB array."""
+        index = int(index)
+        if not 0 <= index < self.n_frames:
+            raise IndexError(f"frame {index} out of range 0..{self.n_frames - 1} of {self.path}")
+        if self._last is None or self._last[0] != index:
+            image = self._read(index)
+            if image.shape[:2] != (self.height, self.width):
+                raise UserError(f"image is {image.shape[1]}x{image.shape[0]}, the others {self.width}x{self.height}", self._path_of(index))
+            self._last = (index, image)
+        return self._last[1].copy()
+
+    def frames(self, indices: Iterable[int]) -> Iterator[np.ndarray]:
+        for index in indices:
+            yield self.frame(index)
+
+    def close(self) -> None:
+        self._last = None
+
+    def __enter__(self) -> ImageSequenceReader:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -1,4 +1,4 @@
-"""CLI commands of corrupt_bench.generate (registered by corrupt_bench.cli): generate, verify, validate."""
+"""CLI commands of corrupt_bench.generate (registered by corrupt_bench.cli): generate, verify, validate, export."""
 
 from __future__ import annotations
 
@@ -95,8 +95,33 @@ def validate_command(
     typer.echo(f"{path}: OK ({spec.name} {spec.version}, {len(spec.variants)} variant(s), {n_cells} cells + clean; {spec.digest()})")
 
 
+@user_errors
+def export_command(
+    bench: Path = typer.Argument(..., help="A generated benchmark folder (with lock.json)."),
+    fmt: str = typer.Option(
+        ..., "--format", help="vp3d: VideoPose3D's data_2d_h36m_<tag>.npz + data_3d_h36m.npz; mmpose: body3d annotation npz + cameras.pkl."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (one subfolder per variant)."),
+    from_run: Path | None = typer.Option(
+        None, "--from-run", help="A score run: export its detector's 2D on the benchmark's images instead of the labels."
+    ),
+    detector: str | None = typer.Option(
+        None, "--detector", help="With --from-run: the detector key under RUN/detections/ (needed when there are several)."
+    ),
+) -> None:
+    """Write each cell's 2D input (corrupted keypoints, or the labels, or a run's detections) and the 3D
+    labels in the files published lifters read (docs/INTERFACES.md, "Export")."""
+    from corrupt_bench.generate.export import export
+
+    summary = export(bench, out, fmt, from_run=from_run, detector=detector, show_progress=True)
+    for line in summary.notes:
+        typer.echo(f"note: {line}", err=True)
+    typer.echo(f"{summary.out}: {summary.cells} cells exported as {summary.format} ({len(summary.files)} files)")
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the app."""
     app.command("generate")(generate_command)
     app.command("verify")(verify_command)
     app.command("validate")(validate_command)
+    app.command("export")(export_command)
