@@ -122,6 +122,19 @@ def test_a_test_registry_is_its_own():
         load_detector("toy", registry=reg)
     with pytest.raises(ValueError, match="listed twice"):
         Registry((reg.entries[0], reg.entries[0]))
+    # a model's declared fingerprint (e.g. the digest of a bundled model file) enters its identity
+    shipped = Registry((ModelEntry("toy", "predictor", lambda config, device: type("T", (Toy,), {"fingerprint": "abc"})(), spec),))
+    assert load_model("toy", registry=shipped).identity != loaded.identity
+    assert load_model("toy", registry=shipped).fingerprint == "abc" and loaded.fingerprint == ""
+
+
+SHIPPED_CONFIGS = sorted((p.parent.name, p.stem) for p in resource_dir("baselines").glob("*/*.yaml"))
+
+
+@pytest.mark.parametrize(("name", "config"), SHIPPED_CONFIGS)
+def test_every_shipped_config_is_valid(name, config):
+    assert name in MODELS
+    check_config(name, load_config(name, config))
 
 
 @pytest.mark.parametrize("name", MODELS)
