@@ -73,13 +73,9 @@ class Context:
 
     def load(self, name: str):
         """The trained Predictor (or detector) of `name`."""
-        from corrupt_bench.models.checkpoint import load_checkpoint
-        from corrupt_bench.models.registry import create_model
+        from corrupt_bench.models.loading import load_model
 
-        state, meta = load_checkpoint(self.checkpoint(name))
-        model = create_model(name, meta["config"], self.device)
-        model.module.load_state_dict(state)
-        return model
+        return load_model(name, self.checkpoint(name), device=self.device).model
 
     def train_sequences(self) -> list[PoseSequence]:
         if "train" not in self._cache:

@@ -11,8 +11,16 @@ from typing import Any
 
 from corrupt_bench._version import __version__
 
-# public name -> module that defines it
-_EXPORTS: dict[str, str] = {}
+# public name -> module that defines it (a stable API whatever the internal layout)
+_EXPORTS: dict[str, str] = {
+    "InputSpec": "corrupt_bench.models.protocol",
+    "Predictor": "corrupt_bench.models.protocol",
+    "Refiner": "corrupt_bench.models.protocol",
+    "Detector2D": "corrupt_bench.models.protocol",
+    "load_model": "corrupt_bench.models.loading",
+    "load_detector": "corrupt_bench.models.loading",
+    "list_models": "corrupt_bench.models.loading",
+}
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
 

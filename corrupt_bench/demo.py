@@ -149,8 +149,8 @@ def run_demo(
 
     from corrupt_bench.data.synth import write_synthetic
     from corrupt_bench.generate.run import generate
-    from corrupt_bench.harness.loading import load_model
     from corrupt_bench.harness.scoring import score
+    from corrupt_bench.models.loading import load_model
     from corrupt_bench.reports.report import write_report
     from corrupt_bench.resources import resource_dir
 

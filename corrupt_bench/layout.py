@@ -146,3 +146,10 @@ DETECTIONS_DIR = "detections"
 ROWS_SUFFIX = ".rows.parquet"
 FAILED_SUFFIX = ".failed.parquet"
 JOINTS_SUFFIX = ".joints.parquet"
+
+
+def detection_path(run: str | Path, detector_key: str, variant: str, corruption: str, severity: int, subject: str,
+                   sequence: str) -> Path:  # fmt: skip
+    """The 2D detections of one label file by one detector, cached in a score run folder."""
+    return confined(run, DETECTIONS_DIR, detector_key, variant, corruption, str(int(severity)),
+                    sequence_stem(subject, sequence) + LABEL_SUFFIX)  # fmt: skip

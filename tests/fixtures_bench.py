@@ -8,13 +8,15 @@ import shutil
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 from fixtures_raw import write_raw
 
 from corrupt_bench.data.cameras import project_world, world_to_camera
 from corrupt_bench.data.raw import RawH36M
 from corrupt_bench.generate.writers import labels_table, write_labels
-from corrupt_bench.harness.predictor import InputSpec
+from corrupt_bench.layout import image_folder, image_name
+from corrupt_bench.models.protocol import InputSpec
 
 SEQUENCES = {"S9": ["Eating 2", "Walking 1"], "S11": ["Posing"]}
 
@@ -24,10 +26,12 @@ def raw_source(root: Path, n_frames: int = 12) -> Path:
     return write_raw(root, SEQUENCES, n_frames=n_frames, videos=False)
 
 
-def generated_benchmark(root: Path, raw: Path, grid: dict[str, list[int]] | None = None, variant: str = "demo") -> Path:
+def generated_benchmark(root: Path, raw: Path, grid: dict[str, list[int]] | None = None, variant: str = "demo",
+                        images: int | None = None) -> Path:  # fmt: skip
     """Label files for `grid` {corruption: severities} (clean 0 always): 'kp_noise' puts GT 2D plus
     severity x 0.1 px of seeded noise (the frames are 50 px wide) into `keypoints_2d`; 'view_drop' marks the last camera invalid and
-    hides joints 11..16 (`occluded`)."""
+    hides joints 11..16 (`occluded`). `images=S`: every row also gets an S x S PNG person crop (seeded
+    noise, written through OpenCV in the benchmark layout) named in its `image` column."""
     grid = {"kp_noise": [1, 2, 3], "view_drop": [1, 2]} if grid is None else grid
     source = RawH36M(raw)
     root.mkdir(parents=True, exist_ok=True)
@@ -53,13 +57,21 @@ def generated_benchmark(root: Path, raw: Path, grid: dict[str, list[int]] | None
                     if corruption == "view_drop":
                         occluded = [j >= 11 for j in range(17)]
                         valid = ci != len(ref.cameras) - 1
+                    image = None
+                    if images:
+                        folder = image_folder(root, variant, corruption, severity, ref.subject, ref.sequence, camera_id)
+                        folder.mkdir(parents=True, exist_ok=True)
+                        pixel_rng = np.random.default_rng([severity, ci, len(ref.sequence), f, 1])  # not the 2D noise's stream
+                        pixels = pixel_rng.integers(1, 256, size=(images, images, 3), dtype=np.uint8)
+                        cv2.imwrite(str(folder / image_name(f, "png")), pixels)
+                        image = str((folder / image_name(f, "png")).relative_to(root))
                     row = {
                         "variant": variant, "corruption": corruption, "severity": severity, "subject": ref.subject,
                         "sequence": ref.sequence, "action": ref.action, "subaction": ref.subaction, "camera": camera_id,
-                        "frame": f, "image": None, "joints_3d_cam": j3d[f].ravel().tolist(),
+                        "frame": f, "image": image, "joints_3d_cam": j3d[f].ravel().tolist(),
                         "joints_3d_world": world[f].ravel().tolist(), "joints_2d": j2d[f].ravel().tolist(),
                         "joints_2d_crop": j2d[f].ravel().tolist(), "box": [0.0, 0.0, 50.0, 50.0],
-                        "crop": [0.0, 0.0, 50.0, 50.0], "image_size": [50, 50], "keypoints_2d": kp,
+                        "crop": [0.0, 0.0, 50.0, 50.0], "image_size": [images or 50] * 2, "keypoints_2d": kp,
                         "keypoint_conf": conf, "occluded": occluded, "view_valid": valid, "time_offset": 0.0,
                         "params": "{}",
                     }  # fmt: skip

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from corrupt_bench.cli import app
 from corrupt_bench.demo import DEMO_MANIFESTS, REFINED_BASE, REFINER, can_consume
-from corrupt_bench.harness.predictor import InputSpec
+from corrupt_bench.models.protocol import InputSpec
 
 
 def test_can_consume_follows_the_input_spec():

@@ -13,18 +13,13 @@ import torch
 from corrupt_bench.data.crop import from_crop
 from corrupt_bench.data.skeleton import FLIP_PERMUTATION
 from corrupt_bench.data.synth import write_synthetic
+from corrupt_bench.harness.detections import cached_detections
+from corrupt_bench.layout import DETECTIONS_DIR
 from corrupt_bench.models.checkpoint import load_checkpoint, load_config
 from corrupt_bench.models.data import load_crops
-from corrupt_bench.models.detector2d import (
-    DetectorConfig,
-    augment,
-    cached_detections,
-    decode_heatmaps,
-    detector_digest,
-    gaussian_targets,
-    load_detector,
-)
-from corrupt_bench.models.registry import create_model, get_trainer, list_models
+from corrupt_bench.models.detector2d import DetectorConfig, augment, decode_heatmaps, gaussian_targets
+from corrupt_bench.models.loading import load_detector, load_model
+from corrupt_bench.models.registry import get_trainer, list_models
 
 MICRO = {"image_size": 32, "stem_channels": 8, "stage_channels": [8, 16], "blocks": [1, 1], "deconv_channels": 16,
          "crop_step": 5, "batch_size": 16, "epochs": 3, "steps_per_epoch": 8, "lr": 0.005, "seed": 0}
@@ -44,12 +39,12 @@ def trained(synth, tmp_path_factory):
 
 
 def test_registered_and_configs_validate():
-    assert "detector2d" in list_models()
+    assert "detector2d" in list_models(kind="detector")
     tiny = DetectorConfig(**load_config("detector2d", "tiny"))
     full = DetectorConfig(**load_config("detector2d", "full"))
     assert (tiny.image_size, tiny.heatmap_size) == (64, 16) and (full.image_size, full.heatmap_size) == (256, 64)
     for cfg in (tiny, full, DetectorConfig(**MICRO)):
-        det = create_model("detector2d", cfg.model_dump(), "cpu")
+        det = load_model("detector2d", config=cfg.model_dump(), device="cpu").model
         hm = det.heatmaps(np.zeros((1, cfg.image_size, cfg.image_size, 3), np.uint8))
         assert hm.shape == (1, 17, cfg.heatmap_size, cfg.heatmap_size)
 
@@ -97,16 +92,16 @@ def test_save_load_detect_is_identical(trained, synth):
     _, out = trained
     crops = load_crops(synth, ["S9"], size=32, step=10, margin=0.2)
     state, meta = load_checkpoint(out)
-    a = create_model("detector2d", meta["config"], "cpu")
+    a = load_model("detector2d", config=meta["config"], device="cpu").model
     a.module.load_state_dict(state)
-    b = load_detector(out, "cpu")
+    b = load_detector(out, "cpu").model
     xa, ca = a.detect(crops.images)
     xb, cb = b.detect(crops.images)
     assert xa.shape == (len(crops), 17, 2) and ca.shape == (len(crops), 17)
     np.testing.assert_array_equal(xa, xb)
     np.testing.assert_array_equal(ca, cb)
     assert np.all((ca >= 0) & (ca <= 1))
-    untrained = create_model("detector2d", meta["config"], "cpu")
+    untrained = load_model("detector2d", config=meta["config"], device="cpu").model
     assert not np.array_equal(untrained.detect(crops.images)[0], xa)
     # larger input images are resized and the keypoints mapped back to their pixels
     big = np.stack([cv2.resize(im, (64, 64), interpolation=cv2.INTER_LINEAR) for im in crops.images])
@@ -117,6 +112,8 @@ def test_save_load_detect_is_identical(trained, synth):
 
 def test_cached_detections_map_to_full_frame_and_reuse_the_cache(trained, synth, tmp_path):
     _, ckpt = trained
+    loaded = load_detector(ckpt, "cpu")
+    run = tmp_path / "run"
     crops = load_crops(synth, ["S9"], size=32, step=10, margin=0.2, cameras=["54138969", "60457274"])
     bench = tmp_path / "bench"
     rel = []
@@ -131,21 +128,20 @@ def test_cached_detections_map_to_full_frame_and_reuse_the_cache(trained, synth,
         "frame": crops.frames, "image": rel, "crop": list(crops.crops), "image_size": [np.array([32, 32])] * len(crops),
     })
     labels.loc[1, "image"] = None  # a dropped view: no image, no detection
-    det = cached_detections(bench, labels, ckpt, "cpu")
+    det = cached_detections(run, loaded.identity, bench, labels, loaded.model)
     assert list(det.columns[-4:]) == ["camera", "frame", "keypoints_2d", "keypoint_conf"]
     assert len(det) == len(labels)
-    detector = load_detector(ckpt, "cpu")
-    xy, conf = detector.detect(crops.images[:1])
+    xy, conf = loaded.model.detect(crops.images[:1])
     np.testing.assert_allclose(np.asarray(det["keypoints_2d"][0]).reshape(17, 2),
                                from_crop(xy[0].astype(np.float64), crops.crops[0], 32), atol=1e-3)
     np.testing.assert_allclose(det["keypoint_conf"][0], conf[0], atol=1e-6)
     assert np.all(np.isnan(det["keypoints_2d"][1])) and np.all(det["keypoint_conf"][1] == 0)
-    cache = bench / "v" / "blur" / "1" / "detections" / detector_digest(ckpt) / f"S9_{crops.sequences[0]}.parquet"
+    cache = run / DETECTIONS_DIR / loaded.identity / "v" / "blur" / "1" / f"S9_{crops.sequences[0]}.parquet"
     assert cache.is_file()
     stamp = cache.stat().st_mtime_ns
     for p in rel:  # the images are gone: a second call must be served from the cache
         if p:
             (bench / p).unlink()
-    again = cached_detections(bench, labels, ckpt, "cpu")
+    again = cached_detections(run, loaded.identity, bench, labels, loaded.model)
     assert cache.stat().st_mtime_ns == stamp
     np.testing.assert_array_equal(np.stack(again["keypoints_2d"][2:]), np.stack(det["keypoints_2d"][2:]))

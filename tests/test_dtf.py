@@ -8,7 +8,7 @@ import torch
 
 from corrupt_bench.models import dtf
 from corrupt_bench.models.checkpoint import load_checkpoint, save_checkpoint
-from corrupt_bench.models.registry import create_model
+from corrupt_bench.models.loading import load_model
 
 MICRO = {
     "frames": 9, "channels": 16, "generator_layers": 1, "generator_heads": 3, "view_heads": 2,
@@ -69,7 +69,7 @@ def test_fill_occluded_batches_like_single_sequences():
 
 
 def test_network_shapes_flip_and_root():
-    cfg = dtf.DTFConfig.from_dict(MICRO)
+    cfg = dtf.DTFConfig.model_validate(MICRO)
     net = dtf.DTFNet(cfg).eval()
     x = torch.randn(3, cfg.frames, 17, 3)
     y = net(x)
@@ -84,8 +84,8 @@ def test_network_shapes_flip_and_root():
 def test_full_config_builds_with_the_paper_sizes():
     from corrupt_bench.models.checkpoint import load_config
 
-    full = dtf.DTFConfig.from_dict(load_config("dtf", "full"))
-    tiny = dtf.DTFConfig.from_dict(load_config("dtf", "tiny"))
+    full = dtf.DTFConfig.model_validate(load_config("dtf", "full"))
+    tiny = dtf.DTFConfig.model_validate(load_config("dtf", "tiny"))
     assert (full.frames, full.channels, full.generator_heads) == (351, 512, 9)
     assert (tiny.frames, tiny.channels) == (27, 64)
     assert full.frames % full.generator_heads == 0 and tiny.frames % tiny.generator_heads == 0
@@ -132,17 +132,17 @@ def test_training_lowers_the_loss(trained):
 def test_save_load_predict_identical(trained, synthetic, tmp_path):
     out, _ = trained
     state, meta = load_checkpoint(out)
-    first = create_model("dtf", meta["config"], device="cpu")
+    first = load_model("dtf", config=meta["config"], device="cpu").model
     first.module.load_state_dict(state)
     batch, seq = _batch(synthetic, MICRO["frames"])
     pred = first.predict(batch)
     assert pred.shape == (1, 1, MICRO["frames"], 17, 3)
     save_checkpoint(tmp_path / "again", "dtf", meta["config"], first.module.state_dict())
     state2, meta2 = load_checkpoint(tmp_path / "again")
-    second = create_model("dtf", meta2["config"], device="cpu")
+    second = load_model("dtf", config=meta2["config"], device="cpu").model
     second.module.load_state_dict(state2)
     np.testing.assert_array_equal(second.predict(batch), pred)
-    untrained = create_model("dtf", meta["config"], device="cpu")
+    untrained = load_model("dtf", config=meta["config"], device="cpu").model
     assert not np.allclose(untrained.predict(batch), pred)
     # the trained model is far better than an untrained one on the held-out subject
     gt = seq.joints_3d_cam[: MICRO["frames"]] - seq.joints_3d_cam[: MICRO["frames"], :1]
@@ -171,7 +171,7 @@ def test_score_cli_runs_dtf(trained, synthetic, tmp_path):
 def test_full_config_one_training_step_on_cpu():
     from corrupt_bench.models.checkpoint import load_config
 
-    cfg = dtf.DTFConfig.from_dict(load_config("dtf", "full"))
+    cfg = dtf.DTFConfig.model_validate(load_config("dtf", "full"))
     with torch.random.fork_rng():
         torch.manual_seed(0)
         net = dtf.DTFNet(cfg)

@@ -206,10 +206,10 @@ def test_per_joint_means_match_the_mean():
     rng = np.random.default_rng(3)
     gt = random_poses(rng, 6)
     pred = gt + rng.normal(size=gt.shape) * 20
-    for name, fn in M.PER_JOINT_METRICS.items():
-        per_joint = fn(pred, gt)
+    for name, spec in M.METRICS.items():
+        per_joint = spec.per_joint(pred, gt)
         assert per_joint.shape == (J,)
-        assert float(np.mean(per_joint)) == pytest.approx(M.METRICS[name](pred, gt), rel=1e-9)
+        assert float(np.mean(per_joint)) == pytest.approx(spec.fn(pred, gt), rel=1e-9), name
 
 
 def test_torch_inputs_match_numpy():
@@ -217,13 +217,24 @@ def test_torch_inputs_match_numpy():
     gt = random_poses(rng, 6)
     pred = gt + rng.normal(size=gt.shape) * 25
     mask = rng.random((6, J)) > 0.3
-    for name, fn in M.METRICS.items():
-        expected = fn(pred, gt, mask)
-        got = fn(torch.tensor(pred), torch.tensor(gt), torch.tensor(mask))
+    for name, spec in M.METRICS.items():
+        expected = spec.fn(pred, gt, mask)
+        got = spec.fn(torch.tensor(pred), torch.tensor(gt), torch.tensor(mask))
         assert isinstance(got, torch.Tensor)
         assert float(got) == pytest.approx(expected, rel=1e-9, abs=1e-9), name
-        got_joint = M.PER_JOINT_METRICS[name](torch.tensor(pred), torch.tensor(gt))
-        np.testing.assert_allclose(got_joint.numpy(), M.PER_JOINT_METRICS[name](pred, gt), rtol=1e-9, atol=1e-9)
+        got_joint = spec.per_joint(torch.tensor(pred), torch.tensor(gt))
+        np.testing.assert_allclose(got_joint.numpy(), spec.per_joint(pred, gt), rtol=1e-9, atol=1e-9)
+
+
+def test_registry_directions_and_units():
+    """Errors are lower-is-better, the two fractions higher-is-better; the error form of a fraction is 1 - v."""
+    better_high = {name for name, spec in M.METRICS.items() if spec.higher_is_better}
+    assert better_high == {"pck3d", "auc"}
+    assert all(M.METRICS[n].unit == "fraction" for n in better_high)
+    assert {M.METRICS[n].unit for n in M.METRICS if n not in better_high} <= {"mm", "mm/frame", "mm/frame^2"}
+    assert M.METRICS["auc"].error(0.75) == pytest.approx(0.25) and M.METRICS["mpjpe"].error(40.0) == 40.0
+    with pytest.raises(ValueError, match="unknown metric 'mpjep'"):
+        M.metric("mpjep")
 
 
 def test_shape_mismatch_is_an_error():

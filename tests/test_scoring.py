@@ -19,10 +19,11 @@ from typer.testing import CliRunner
 
 from corrupt_bench.cli import app
 from corrupt_bench.errors import UserError
-from corrupt_bench.harness.loading import load_predictor
 from corrupt_bench.harness.scoring import score, sequence_metrics
-from corrupt_bench.layout import CELLS_DIR
+from corrupt_bench.io import is_temporary
+from corrupt_bench.layout import CELLS_DIR, COMPUTED_LOG_NAME, DETECTIONS_DIR
 from corrupt_bench.models.checkpoint import save_checkpoint
+from corrupt_bench.models.loading import load_model
 
 torch.set_num_threads(1)
 TESTS = Path(__file__).parent
@@ -42,6 +43,10 @@ def raw(tmp_path_factory) -> Path:
 
 def _cell_files(run: Path) -> list[Path]:
     return sorted((run / CELLS_DIR).rglob("*.rows.parquet"))
+
+
+def load_predictor(spec, checkpoint=None, device="cpu"):
+    return load_model(spec, checkpoint, device=device, kind="predictor").model
 
 
 def test_oracle_offset_10mm_gives_10mm_on_the_raw_source(raw: Path, tmp_path: Path):
@@ -206,7 +211,15 @@ def test_killed_run_resumes_without_recomputing(tmp_path: Path):
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     done = {p: p.stat().st_mtime_ns for p in _cell_files(run)}
     assert 2 <= len(done) < n_cells
-    assert not list(run.rglob("*.tmp")) or all(p.name.startswith(".") for p in run.rglob("*.tmp"))
+    # nothing half-written under a final name: every file of the killed run is a complete parquet, the
+    # log, run.json, or a temporary of an interrupted atomic write (hidden, never read)
+    for path in (p for p in run.rglob("*") if p.is_file()):
+        if is_temporary(path.name):
+            continue
+        if path.suffix == ".parquet":
+            pd.read_parquet(path)  # raises on a truncated file
+        else:
+            assert path.name in (COMPUTED_LOG_NAME, "run.json"), path
     key_dir = next(iter(done)).parent
     while key_dir.parent.name != CELLS_DIR:
         key_dir = key_dir.parent
@@ -256,15 +269,24 @@ def test_image_model_reads_generated_crops_through_workers(demo_benchmarks, tmp_
 
 
 def test_keypoint_model_on_image_cells_uses_the_detector_when_given(demo_benchmarks, tmp_path: Path):
-    from corrupt_bench.models.registry import create_model
-
     bench = demo_benchmarks["demo-weak-sync"]
-    detector = create_model("detector2d", {}, "cpu")  # untrained: the plumbing, not the accuracy, is tested
+    before = sorted(p.relative_to(bench) for p in bench.rglob("*"))
+    detector = load_model("detector2d", device="cpu").model  # untrained: the plumbing, not the accuracy, is tested
     save_checkpoint(tmp_path / "det", "detector2d", detector.config.model_dump(), detector.module.state_dict())
     with_det = score("fixtures_bench:linear_lifter", bench, tmp_path / "a", detector=tmp_path / "det", variants=["frame-shift"], show_progress=False)
     without = score("fixtures_bench:linear_lifter", bench, tmp_path / "b", variants=["frame-shift"], show_progress=False)
     a, b = pd.read_parquet(with_det.results), pd.read_parquet(without.results)
     assert a["error"].isna().all() and set(a["input_2d"]) == {"detector"} and set(b["input_2d"]) == {"gt"}
     assert with_det.run_key != without.run_key  # the detector is part of the key
-    assert list(bench.glob("frame-shift/*/*/detections/*/*.parquet"))  # cached inside the benchmark
+    cache = sorted((tmp_path / "a" / DETECTIONS_DIR).glob("*/frame-shift/*/*/*.parquet"))  # cached in the run folder
+    assert cache and len({p.relative_to(tmp_path / "a" / DETECTIONS_DIR).parts[0] for p in cache}) == 1
+    assert sorted(p.relative_to(bench) for p in bench.rglob("*")) == before  # the input benchmark is not written to
     assert not np.allclose(a.sort_values(["corruption", "camera"])["mpjpe"], b.sort_values(["corruption", "camera"])["mpjpe"])
+    # the same detector by a plugin spec: its own cache key; a lifter's checkpoint as the detector: one line, exit 2
+    lifter = load_model("tcn-lifter", config={"filter_widths": [3], "channels": 8}, device="cpu")
+    save_checkpoint(tmp_path / "lifter", "tcn-lifter", lifter.config, lifter.model.module.state_dict())
+    result = CliRunner().invoke(app, ["score", "--model", "fixtures_bench:linear_lifter", "--benchmark", str(bench),
+                                      "--detector", str(tmp_path / "lifter"), "--out", str(tmp_path / "c")])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "this checkpoint holds 'tcn-lifter', a predictor, not a 2D detector" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "c").exists()

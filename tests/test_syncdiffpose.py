@@ -9,7 +9,7 @@ import torch
 from corrupt_bench.data.cameras import CAMERA_IDS, get_camera
 from corrupt_bench.models import syncdiffpose as sdp
 from corrupt_bench.models.checkpoint import load_checkpoint, save_checkpoint
-from corrupt_bench.models.registry import create_model
+from corrupt_bench.models.loading import load_model
 
 MICRO = {
     "token_dim": 16, "cond_layers": 1, "dim": 16, "depth": 1, "heads": 2, "diffusion_steps": 100,
@@ -30,7 +30,7 @@ def _random_batch(rng: np.random.Generator, b: int = 3) -> dict:
 def _predictor(config: dict):
     with torch.random.fork_rng():
         torch.manual_seed(1)
-        return create_model("syncdiffpose", config, device="cpu")
+        return load_model("syncdiffpose", config=config, device="cpu").model
 
 
 def test_sampling_is_deterministic_under_the_seed():
@@ -152,14 +152,14 @@ def test_training_lowers_the_loss(trained):
 def test_save_load_predict_identical(trained, synthetic, tmp_path):
     out, _ = trained
     state, meta = load_checkpoint(out)
-    first = create_model("syncdiffpose", meta["config"], device="cpu")
+    first = load_model("syncdiffpose", config=meta["config"], device="cpu").model
     first.module.load_state_dict(state)
     batch, gt = _batch(synthetic)
     pred = first.predict(batch)
     assert pred.shape == (len(gt), 4, 1, 17, 3)
     save_checkpoint(tmp_path / "again", "syncdiffpose", meta["config"], first.module.state_dict())
     state2, meta2 = load_checkpoint(tmp_path / "again")
-    second = create_model("syncdiffpose", meta2["config"], device="cpu")
+    second = load_model("syncdiffpose", config=meta2["config"], device="cpu").model
     second.module.load_state_dict(state2)
     np.testing.assert_array_equal(second.predict(batch), pred)
     untrained = _predictor(meta["config"])

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from corrupt_bench.data.synth import write_synthetic
 from corrupt_bench.models.checkpoint import load_checkpoint, load_config
 from corrupt_bench.models.data import flip_pose, load_pose_sequences, normalize_screen
-from corrupt_bench.models.registry import create_model, get_trainer, list_models
+from corrupt_bench.models.loading import load_model
+from corrupt_bench.models.registry import get_trainer, list_models
 from corrupt_bench.models.tcn_lifter import ConfidenceAwareConv1d, TcnConfig, TemporalModel, tagn_noise
 
 MICRO = {"filter_widths": [3, 3], "channels": 32, "dropout": 0.0, "batch_size": 32, "epochs": 3,
@@ -101,23 +102,23 @@ def test_save_load_predict_is_identical(trained, synth):
     _, out = trained
     state, meta = load_checkpoint(out)
     assert meta["model"] == "tcn-lifter"
-    a = create_model("tcn-lifter", meta["config"], "cpu")
+    a = load_model("tcn-lifter", config=meta["config"], device="cpu").model
     a.module.load_state_dict(state)
-    b = create_model("tcn-lifter", meta["config"], "cpu")
+    b = load_model("tcn-lifter", config=meta["config"], device="cpu").model
     b.module.load_state_dict(load_checkpoint(out / "model.safetensors")[0])
     batch, seqs = _batch(synth, a.input_spec.window, views=2)
     pa, pb = a.predict(batch), b.predict(batch)
     assert pa.shape == (1, 2, a.input_spec.window, 17, 3)
     np.testing.assert_array_equal(pa, pb)
     assert np.all(pa[..., 0, :] == 0)
-    fresh = create_model("tcn-lifter", meta["config"], "cpu")
+    fresh = load_model("tcn-lifter", config=meta["config"], device="cpu").model
     assert not np.array_equal(fresh.predict(batch), pa)
 
 
 def test_flip_averaging_makes_the_prediction_mirror_equivariant(trained, synth):
     _, out = trained
     state, meta = load_checkpoint(out)
-    model = create_model("tcn-lifter", meta["config"], "cpu")
+    model = load_model("tcn-lifter", config=meta["config"], device="cpu").model
     model.module.load_state_dict(state)
     seq = load_pose_sequences(synth, ["S9"])[0]
     x = normalize_screen(seq.joints_2d[:9], seq.camera.width, seq.camera.height)[None].astype(np.float32)
@@ -130,7 +131,7 @@ def test_flip_averaging_makes_the_prediction_mirror_equivariant(trained, synth):
 def test_predictor_handles_missing_keypoints(trained, synth):
     _, out = trained
     state, meta = load_checkpoint(out)
-    model = create_model("tcn-lifter", meta["config"], "cpu")
+    model = load_model("tcn-lifter", config=meta["config"], device="cpu").model
     model.module.load_state_dict(state)
     batch, _ = _batch(synth, model.input_spec.window)
     batch["keypoints_2d"][0, 0, 3, 5] = np.nan

@@ -12,7 +12,7 @@ from fixtures_bench import generated_benchmark, raw_source
 
 from corrupt_bench.data.cameras import CAMERA_IDS, get_camera, project_world, world_to_camera
 from corrupt_bench.harness.scoring import score
-from corrupt_bench.models.registry import create_model
+from corrupt_bench.models.loading import load_model
 from corrupt_bench.models.triangulation import triangulate_dlt
 
 torch.set_num_threads(1)
@@ -47,7 +47,7 @@ def test_weights_decide_which_views_count():
 
 def test_predictor_returns_root_relative_camera_frame_poses():
     world, cams, pixels = _scene(2, n=4)
-    model = create_model("triangulation", {})
+    model = load_model("triangulation", config={}, device="cpu").model
     assert model.input_spec.multi_view and model.input_spec.kind == "keypoints2d"
     batch = {
         "keypoints_2d": np.moveaxis(pixels, 0, 1)[:, :, None],  # (B=4, V, T=1, 17, 2)

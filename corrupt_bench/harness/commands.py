@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
     @app.command("score")
     @user_errors
     def score_command(
-        model: str = typer.Option(..., "--model", help="Built-in model name or package.module:factory."),
+        model: str = typer.Option(..., "--model", help="Built-in model name, package.module:factory, or a checkpoint (its JSON names the model)."),
         benchmark: Path = typer.Option(..., "--benchmark", help="Generated benchmark folder, or a raw-layout folder (variant 'source')."),
         out: Path = typer.Option(..., "--out", help="Run folder (created; reruns resume)."),
         checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Checkpoint folder, .safetensors (+ .json) or .pt."),
@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         corruptions: list[str] | None = typer.Option(None, "--corruptions", help="Corruptions to score (repeat or comma-separate); clean is always scored."),
         severities: list[str] | None = typer.Option(None, "--severities", help="Severities to score (repeat or comma-separate)."),
         variants: list[str] | None = typer.Option(None, "--variants", help="Benchmark variants to score."),
-        detector: Path | None = typer.Option(None, "--detector", help="2D detector checkpoint for keypoint models on image cells."),
+        detector: str | None = typer.Option(None, "--detector", help="2D detector for keypoint models on image cells: a built-in detector name, a detector checkpoint or package.module:factory."),
         refine: str | None = typer.Option(None, "--refine", help="Refiner applied to each (sequence, camera) prediction."),
         refine_checkpoint: Path | None = typer.Option(None, "--refine-checkpoint", help="Checkpoint of the refiner."),
         device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda, cuda:1 ..."),
@@ -42,8 +42,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score a model on every cell of a benchmark; writes OUT/results.parquet (one row per sequence and camera)."""
         from corrupt_bench.errors import UserError
-        from corrupt_bench.harness.loading import load_config_file
         from corrupt_bench.harness.scoring import score
+        from corrupt_bench.models.loading import load_config_file
 
         try:
             sev = [int(s) for s in _split(severities) or []] or None

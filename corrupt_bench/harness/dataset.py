@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from corrupt_bench.data.skeleton import N_JOINTS
-from corrupt_bench.harness.predictor import InputSpec
+from corrupt_bench.models.protocol import InputSpec
 
 
 @dataclass

@@ -14,11 +14,18 @@ root-relative first (`root_relative`).
 - `mpjve`: error of first differences along time (mm per frame), as VideoPose3D.
 - `accel_error`: error of second differences x[t-1] - 2 x[t] + x[t+1] (mm per frame^2), as VIBE.
 - `pck3d`: fraction of joints with error < 150 mm; `auc`: mean PCK over 31 thresholds 0..150 mm.
+
+`METRICS` is the one registry of what a score row holds: name -> `MetricSpec(fn, per_joint, unit,
+higher_is_better, ...)`. Scoring computes every entry, reports read units and directions from it;
+no other module lists metric names.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
 
 import numpy as np
 
@@ -267,21 +274,50 @@ def auc_per_joint(pred: Any, gt: Any, mask: Any | None = None) -> Any:
     return np.mean(values, axis=0)
 
 
-METRICS = {
-    "mpjpe": mpjpe,
-    "p_mpjpe": p_mpjpe,
-    "n_mpjpe": n_mpjpe,
-    "mpjve": mpjve,
-    "accel_error": accel_error,
-    "pck3d": pck3d,
-    "auc": auc,
-}
-PER_JOINT_METRICS = {
-    "mpjpe": mpjpe_per_joint,
-    "p_mpjpe": p_mpjpe_per_joint,
-    "n_mpjpe": n_mpjpe_per_joint,
-    "mpjve": mpjve_per_joint,
-    "accel_error": accel_error_per_joint,
-    "pck3d": pck3d_per_joint,
-    "auc": auc_per_joint,
-}
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric of a score row.
+
+    fn(pred, gt, mask=None): the value over a sequence; per_joint(pred, gt, mask=None): (J,) or None.
+    unit: "mm", "mm/frame", "mm/frame^2" or "fraction" (0..1). higher_is_better: False for errors,
+    True for the fractions (pck3d, auc). temporal: the first axis is time (computed over every frame
+    with the finite ones kept, not over the finite frames alone). joints: "all", or the occlusion
+    split ("visible" / "occluded": computed only where the corruption recorded occlusion).
+    """
+
+    fn: Callable[..., Any]
+    per_joint: Callable[..., Any] | None
+    unit: str
+    higher_is_better: bool
+    temporal: bool = False
+    joints: Literal["all", "visible", "occluded"] = "all"
+    description: str = ""
+
+    def error(self, values: Any) -> Any:
+        """The value as an error (lower is better): itself for an error metric, 1 - value for a
+        higher-is-better fraction. CE and relative CE are ratios of these errors."""
+        if not self.higher_is_better:
+            return values
+        if self.unit != "fraction":
+            raise ValueError("a higher-is-better metric must be a fraction (its error is 1 - value)")
+        return 1.0 - values
+
+
+METRICS: Mapping[str, MetricSpec] = MappingProxyType({
+    "mpjpe": MetricSpec(mpjpe, mpjpe_per_joint, "mm", False, description="MPJPE (Protocol 1)"),
+    "p_mpjpe": MetricSpec(p_mpjpe, p_mpjpe_per_joint, "mm", False, description="MPJPE after similarity Procrustes (Protocol 2)"),
+    "n_mpjpe": MetricSpec(n_mpjpe, n_mpjpe_per_joint, "mm", False, description="MPJPE after scale alignment"),
+    "mpjve": MetricSpec(mpjve, mpjve_per_joint, "mm/frame", False, temporal=True, description="velocity error"),
+    "accel_error": MetricSpec(accel_error, accel_error_per_joint, "mm/frame^2", False, temporal=True, description="acceleration error"),
+    "pck3d": MetricSpec(pck3d, pck3d_per_joint, "fraction", True, description="PCK3D@150 mm"),
+    "auc": MetricSpec(auc, auc_per_joint, "fraction", True, description="AUC of PCK over 0..150 mm"),
+    "mpjpe_visible": MetricSpec(mpjpe, mpjpe_per_joint, "mm", False, joints="visible", description="MPJPE of the visible joints"),
+    "mpjpe_occluded": MetricSpec(mpjpe, mpjpe_per_joint, "mm", False, joints="occluded", description="MPJPE of the occluded joints"),
+})  # fmt: skip
+
+
+def metric(name: str) -> MetricSpec:
+    """The registry entry of `name` (ValueError naming the known ones)."""
+    if name not in METRICS:
+        raise ValueError(f"unknown metric '{name}' (one of {', '.join(METRICS)})")
+    return METRICS[name]

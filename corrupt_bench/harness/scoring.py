@@ -3,17 +3,19 @@
 Layout of a run folder:
 
 ```
-RUN/run.json                               model, checkpoint, benchmark and options of the last call
+RUN/run.json                               model, checkpoint, detector, benchmark and options of the last call
 RUN/cells/<run key>/<variant>/<corruption>/<severity>/<subject>_<sequence>.rows.parquet    finished
 RUN/cells/<run key>/.../<subject>_<sequence>.failed.parquet      failed (recomputed on the next call)
 RUN/cells/<run key>/.../<subject>_<sequence>.joints.parquet      per-joint errors
 RUN/cells/<run key>/computed.log           one line per cell computed (key, status)
 RUN/results.parquet                        every row of this run key (merged after each call)
 RUN/per_joint.parquet
+RUN/detections/<detector key>/<variant>/<corruption>/<severity>/<subject>_<sequence>.parquet   2D cache
 ```
 
 The run key digests the model (spec, config, checkpoint file), the benchmark lock, the refiner and
-the 2D detector: a finished cell under that key is skipped on rerun, anything else is recomputed.
+the 2D detector (its identity): a finished cell under that key is skipped on rerun, anything else is
+recomputed. Models, refiners and detectors are built only through `corrupt_bench.models.loading`.
 Every file is written to a temporary name and renamed. A cell that raises is recorded with its
 error and the run goes on. The loop never looks at a model's name: only at its `input_spec`.
 """
@@ -37,7 +39,6 @@ from corrupt_bench.errors import UserError
 from corrupt_bench.harness import metrics as M
 from corrupt_bench.harness.benchmark import Benchmark, CellFile
 from corrupt_bench.harness.dataset import Group, WindowDataset, build_groups, has_values, iterate_batches
-from corrupt_bench.harness.loading import LoadedModel, load_model, resolve_device
 from corrupt_bench.io import atomic_write_parquet, atomic_write_text, confined
 from corrupt_bench.layout import (
     CELLS_DIR,
@@ -50,8 +51,10 @@ from corrupt_bench.layout import (
     RUN_INFO_NAME,
 )
 from corrupt_bench.layout import H36M_FPS as FPS
+from corrupt_bench.models.loading import LoadedModel, load_detector, load_model, resolve_device
+from corrupt_bench.models.protocol import InputSpec
 
-METRIC_COLUMNS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "accel_error", "pck3d", "auc", "mpjpe_visible", "mpjpe_occluded")
+METRIC_COLUMNS: tuple[str, ...] = tuple(M.METRICS)  # one column per metric of the registry
 KEY_COLUMNS = ("model", "variant", "corruption", "severity", "subject", "action", "subaction", "camera", "sequence")
 ROW_COLUMNS = (
     *KEY_COLUMNS,
@@ -90,10 +93,13 @@ def _cell_path(cell_root: Path, relative: str) -> Path:
 
 # --- metrics of one (sequence, camera) ---------------------------------------------------------------
 def sequence_metrics(pred: np.ndarray, gt: np.ndarray, occluded: np.ndarray | None, occlusion_recorded: bool) -> tuple[dict, dict]:
-    """Every metric of one prediction sequence (N, 17, 3) against gt, both made root-relative.
+    """Every metric of the registry (`metrics.METRICS`) for one prediction sequence (N, 17, 3) against
+    gt, both made root-relative.
 
     Frames with a non-finite prediction are excluded and counted in `n_nonfinite`; temporal metrics
-    only use differences between kept frames. Returns (row values, per-joint arrays)."""
+    only use differences between kept frames; the visible / occluded split is computed where the
+    corruption recorded occlusion (NaN elsewhere). Returns (row values, per-joint arrays of the
+    frame metrics)."""
     gt = M.root_relative(np.asarray(gt, np.float64))
     pred = np.asarray(pred, np.float64)
     finite = np.isfinite(pred).all(axis=(-1, -2))
@@ -101,34 +107,46 @@ def sequence_metrics(pred: np.ndarray, gt: np.ndarray, occluded: np.ndarray | No
     row: dict[str, Any] = {"n_frames": int(len(pred)), "n_nonfinite": int((~finite).sum())}
     joints: dict[str, np.ndarray] = {}
     p, g = pred[finite], gt[finite]
-    if len(p):
-        for name in ("mpjpe", "p_mpjpe", "n_mpjpe", "pck3d", "auc"):
-            row[name] = float(M.METRICS[name](p, g))
-            joints[name] = np.asarray(M.PER_JOINT_METRICS[name](p, g), np.float64)
-    else:
-        for name in ("mpjpe", "p_mpjpe", "n_mpjpe", "pck3d", "auc"):
-            row[name] = float("nan")
     keep = np.broadcast_to(finite[:, None], (len(pred), N_JOINTS))
-    row["mpjve"] = float(M.mpjve(pred, gt, keep))
-    row["accel_error"] = float(M.accel_error(pred, gt, keep))
-    if occlusion_recorded and occluded is not None and len(p):
-        occ = np.asarray(occluded, bool)[finite]
-        row["mpjpe_visible"] = float(M.mpjpe(p, g, ~occ))
-        row["mpjpe_occluded"] = float(M.mpjpe(p, g, occ)) if occ.any() else float("nan")
-    else:
-        row["mpjpe_visible"] = row["mpjpe_occluded"] = float("nan")
+    split = occlusion_recorded and occluded is not None and len(p) > 0
+    occ = np.asarray(occluded, bool)[finite] if split else None
+    for name, spec in M.METRICS.items():
+        if spec.temporal:
+            row[name] = float(spec.fn(pred, gt, keep))
+        elif spec.joints == "all":
+            row[name] = float(spec.fn(p, g)) if len(p) else float("nan")
+            if len(p) and spec.per_joint is not None:
+                joints[name] = np.asarray(spec.per_joint(p, g), np.float64)
+        elif occ is not None:
+            subset = occ if spec.joints == "occluded" else ~occ
+            row[name] = float(spec.fn(p, g, subset)) if subset.any() else float("nan")
+        else:
+            row[name] = float("nan")
     return row, joints
 
 
 # --- one cell -----------------------------------------------------------------------------------------
+def model_batches(bench: Benchmark, cell: CellFile, group: Group, spec: InputSpec, batch_size: int, workers: int):
+    """The batches a Predictor of `spec` gets for one group of a cell, exactly as the scoring loop feeds
+    them: yields (index (B, T) frame positions in the group, batch dict)."""
+    cameras = [bench.camera(cell.subject, c) for c in group.camera_ids]
+    for batch in iterate_batches(WindowDataset(group, spec), batch_size, workers):
+        index = batch.pop("index")
+        b = len(index)
+        batch.update(cameras=cameras, camera_ids=list(group.camera_ids), subject=[cell.subject] * b, sequence=[cell.sequence] * b)
+        yield index, batch
+
+
 class CellScorer:
-    """Scores one cell file with a loaded model (and optional refiner / detector)."""
+    """Scores one cell file with a loaded model (and optional refiner / detector); `run_dir` is the run
+    folder (it holds the detection cache)."""
 
     def __init__(self, bench: Benchmark, model: LoadedModel, name: str, refiner: LoadedModel | None,
-                 detector: Path | None, device: str, batch_size: int, workers: int, run_key: str):  # fmt: skip
+                 detector: LoadedModel | None, device: str, batch_size: int, workers: int, run_key: str,
+                 run_dir: Path):  # fmt: skip
         self.bench, self.model, self.name, self.refiner = bench, model, name, refiner
         self.detector, self.device, self.batch_size, self.workers = detector, device, batch_size, workers
-        self.run_key = run_key
+        self.run_key, self.run_dir = run_key, Path(run_dir)
         self.spec = model.model.input_spec
 
     def input_2d(self, df) -> str | None:
@@ -141,9 +159,9 @@ class CellScorer:
         return "gt"
 
     def _with_detections(self, df):
-        from corrupt_bench.models.detector2d import cached_detections
+        from corrupt_bench.harness.detections import cached_detections
 
-        det = cached_detections(self.bench.root, df, self.detector, self.device)
+        det = cached_detections(self.run_dir, self.detector.identity, self.bench.root, df, self.detector.model)
         det = det[["camera", "frame", "keypoints_2d", "keypoint_conf"]].assign(camera=lambda d: d["camera"].astype(str))
         return df.drop(columns=["keypoints_2d", "keypoint_conf"], errors="ignore").merge(det, on=["camera", "frame"], how="left")
 
@@ -151,14 +169,11 @@ class CellScorer:
         """(V, N, 17, 3) predictions for every frame of the group (NaN where the model gave none)."""
         import torch
 
-        cameras = [self.bench.camera(cell.subject, c) for c in group.camera_ids]
         n_views, n_frames = len(group.camera_ids), len(group.frames)
         pred = np.full((n_views, n_frames, N_JOINTS, 3), np.nan)
-        dataset = WindowDataset(group, self.spec)
-        for batch in iterate_batches(dataset, self.batch_size, self.workers):
-            index, pad = batch.pop("index"), batch["pad"]
+        for index, batch in model_batches(self.bench, cell, group, self.spec, self.batch_size, self.workers):
+            pad = batch["pad"]
             b = len(index)
-            batch.update(cameras=cameras, camera_ids=list(group.camera_ids), subject=[cell.subject] * b, sequence=[cell.sequence] * b)
             with torch.no_grad():
                 out = np.asarray(self.model.model.predict(batch), dtype=np.float64)
             expected = (b, n_views, index.shape[1], N_JOINTS, 3)
@@ -230,7 +245,7 @@ def _frame(rows: list[dict], columns: tuple[str, ...] | None = None):
 
 # --- the run -------------------------------------------------------------------------------------------
 def score(
-    model: str,
+    model: str | Path,
     benchmark: str | Path,
     out: str | Path,
     *,
@@ -251,59 +266,59 @@ def score(
 ) -> ScoreSummary:
     """Score `model` on every cell of `benchmark` not yet finished in `out`; merge all rows.
 
+    `model`, `refine` and `detector` are specs as `corrupt_bench.models.loading.load_model` reads them
+    (a built-in name, `package.module:factory` or a checkpoint); a spec of the wrong kind (a lifter's
+    checkpoint as the detector) is a UserError before anything is written.
+
     `executor` (e.g. `make_executor("ray", address=..., num_gpus="auto")`): one task per cell, each
     loading the model where it runs; the rows come back here and are written as without one."""
-    from corrupt_bench.models.checkpoint import file_digest, resolve_checkpoint
     from corrupt_bench.progress import progress
 
     out = Path(out)
     bench = Benchmark(benchmark)
     requested_device = device
     device = resolve_device(device)
-    loaded = load_model(model, checkpoint, device, config)
+    if refine is None and refine_checkpoint is not None:
+        raise UserError("--refine-checkpoint needs --refine")
+    loaded = load_model(model, checkpoint, config, device, kind="predictor")
     predictor = loaded.model
-    if not (hasattr(predictor, "input_spec") and callable(getattr(predictor, "predict", None))):
-        raise UserError(f"model '{model}' is not a Predictor (no input_spec / predict)")
+    name = name or loaded.spec  # a checkpoint given as the model: the model it holds
     if predictor.input_spec.kind not in ("images", "keypoints2d"):
         raise UserError(f"model '{model}' consumes '{predictor.input_spec.kind}': score it as a refiner (--refine) of another model")
-    refiner = None
-    if refine is not None:
-        refiner = load_model(refine, refine_checkpoint, device)
-        if not callable(getattr(refiner.model, "refine", None)):
-            raise UserError(f"model '{refine}' is not a Refiner (no refine method)")
-    elif refine_checkpoint is not None:
-        raise UserError("--refine-checkpoint needs --refine")
-    detector_path = Path(detector) if detector is not None else None
-    detector_digest = file_digest(resolve_checkpoint(detector_path))[:16] if detector_path is not None else ""
+    refiner = load_model(refine, refine_checkpoint, device=device, kind="refiner") if refine is not None else None
+    loaded_detector = load_detector(detector, device) if detector is not None else None
     refine_id = refiner.identity if refiner else ""
-    run_key = _digest(loaded.identity, bench.lock_digest, refine_id, detector_digest)
+    detector_id = loaded_detector.identity if loaded_detector else ""
+    run_key = _digest(loaded.identity, bench.lock_digest, refine_id, detector_id)
     cells = bench.cell_files(corruptions, severities, variants)
 
     out.mkdir(parents=True, exist_ok=True)
     cell_root = out / CELLS_DIR / run_key
     run_info = {
         "run_key": run_key,
-        "model": {"spec": model, "name": name or model, "config": loaded.config, "checkpoint": str(checkpoint) if checkpoint else None,
+        "model": {"spec": str(model), "name": name, "config": loaded.config, "checkpoint": str(checkpoint) if checkpoint else None,
                   "checkpoint_digest": loaded.checkpoint_digest},  # fmt: skip
         "refine": {"spec": refine, "checkpoint": str(refine_checkpoint) if refine_checkpoint else None, "identity": refine_id} if refine else None,
-        "detector": {"checkpoint": str(detector_path), "digest": detector_digest} if detector_path else None,
+        "detector": {"spec": str(detector), "model": loaded_detector.spec, "config": loaded_detector.config,
+                     "checkpoint_digest": loaded_detector.checkpoint_digest, "identity": detector_id} if loaded_detector else None,  # fmt: skip
         "benchmark": bench.describe(),
         "device": device,
     }
     atomic_write_text(out / RUN_INFO_NAME, json.dumps(run_info, indent=1, default=str))
 
-    scorer = CellScorer(bench, loaded, name or model, refiner, detector_path, device, batch_size, workers, run_key)
+    scorer = CellScorer(bench, loaded, name, refiner, loaded_detector, device, batch_size, workers, run_key, out)
     todo = [c for c in cells if not _cell_path(cell_root, c.key + ROWS_SUFFIX).is_file()]
     n_failed = 0
     extra = {"refine": refine, "checkpoint": loaded.checkpoint_digest, "benchmark": bench.lock_digest, "run_key": run_key}
     if executor is None:
         outcomes = (score_cell(scorer, cell) for cell in todo)
     else:
-        spec = RemoteScorer(model, str(bench.root.resolve()), None if checkpoint is None else str(checkpoint), config,
-                            name or model, refine, None if refine_checkpoint is None else str(refine_checkpoint),
-                            None if detector_path is None else str(detector_path), requested_device, batch_size, workers, run_key)  # fmt: skip
+        spec = RemoteScorer(str(model), str(bench.root.resolve()), None if checkpoint is None else str(checkpoint), config,
+                            name, refine, None if refine_checkpoint is None else str(refine_checkpoint),
+                            None if detector is None else str(detector), requested_device, batch_size, workers, run_key,
+                            str(out.resolve()))  # fmt: skip
         outcomes = executor.map(partial(score_cell_remote, spec), todo)
-    iterator = progress(outcomes, total=len(todo), description=f"scoring {name or model}") if show_progress else outcomes
+    iterator = progress(outcomes, total=len(todo), description=f"scoring {name}") if show_progress else outcomes
     for cell, status, rows, joint_rows, seconds in iterator:
         rows_path = _cell_path(cell_root, cell.key + ROWS_SUFFIX)
         failed_path = _cell_path(cell_root, cell.key + FAILED_SUFFIX)
@@ -352,6 +367,7 @@ class RemoteScorer:
     batch_size: int
     workers: int
     run_key: str
+    out: str  # the run folder (its detection cache; same path on every node, as the benchmark)
 
 
 @lru_cache(maxsize=1)
@@ -359,19 +375,15 @@ def _worker_scorer(spec_json: str) -> CellScorer:
     """The scorer of one run, built once per worker process (tasks of a run reuse the loaded model)."""
     spec = RemoteScorer(**json.loads(spec_json))
     device = resolve_device(spec.device)
-    loaded = load_model(spec.model, spec.checkpoint, device, spec.config)
-    refiner = load_model(spec.refine, spec.refine_checkpoint, device) if spec.refine else None
-    detector = Path(spec.detector) if spec.detector else None
-    scorer = CellScorer(Benchmark(spec.benchmark), loaded, spec.name, refiner, detector, device, spec.batch_size, spec.workers, spec.run_key)
-    if _digest(loaded.identity, scorer.bench.lock_digest, refiner.identity if refiner else "", _detector_digest(detector)) != spec.run_key:
+    loaded = load_model(spec.model, spec.checkpoint, spec.config, device, kind="predictor")
+    refiner = load_model(spec.refine, spec.refine_checkpoint, device=device, kind="refiner") if spec.refine else None
+    detector = load_detector(spec.detector, device) if spec.detector else None
+    scorer = CellScorer(Benchmark(spec.benchmark), loaded, spec.name, refiner, detector, device, spec.batch_size, spec.workers,
+                        spec.run_key, Path(spec.out))  # fmt: skip
+    ids = (loaded.identity, scorer.bench.lock_digest, refiner.identity if refiner else "", detector.identity if detector else "")
+    if _digest(*ids) != spec.run_key:
         raise UserError("this worker sees another model, checkpoint or benchmark than the driver (same paths on every node?)", spec.benchmark)
     return scorer
-
-
-def _detector_digest(path: Path | None) -> str:
-    from corrupt_bench.models.checkpoint import file_digest, resolve_checkpoint
-
-    return file_digest(resolve_checkpoint(path))[:16] if path is not None else ""
 
 
 def score_cell_remote(spec: RemoteScorer, cell: CellFile) -> tuple[CellFile, str, list[dict], list[dict], float]:

@@ -17,17 +17,36 @@ WEIGHTS = "model.safetensors"
 META = "model.json"
 
 
-def load_config(model: str, config: str | Path) -> dict[str, Any]:
-    """A model's config: 'tiny' / 'full' from baselines/<model>/, or a YAML file path."""
+def config_path(model: str, config: str | Path) -> Path:
+    """The file of a config name: 'tiny' / 'full' -> baselines/<model>/<name>.yaml; a path as given."""
     path = Path(config)
     if not path.suffix:
         path = resource_dir("baselines") / model / f"{config}.yaml"
+    return path
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML (or JSON) model config file -> dict (`yaml.safe_load`; an empty file is {})."""
+    path = Path(path)
     if not path.is_file():
-        raise UserError(f"no config '{config}' for model '{model}'", path)
-    data = yaml.safe_load(path.read_text())
+        raise UserError("config file not found", path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"not valid YAML ({str(exc).splitlines()[0]})", path) from exc
+    if data is None:
+        return {}
     if not isinstance(data, dict):
         raise UserError("a model config must be a YAML mapping", path)
     return data
+
+
+def load_config(model: str, config: str | Path) -> dict[str, Any]:
+    """A model's config: 'tiny' / 'full' from baselines/<model>/, or a YAML file path."""
+    path = config_path(model, config)
+    if not path.is_file():
+        raise UserError(f"no config '{config}' for model '{model}'", path)
+    return read_config_file(path)
 
 
 def config_digest(config: dict) -> str:
@@ -67,18 +86,29 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
+def read_meta(path: str | Path) -> tuple[Path | None, dict]:
+    """(path of the JSON beside the weights or None, its content) of a checkpoint, without reading the
+    weights. A `.pt` file may carry its meta inside (`{"state_dict": ..., "meta": ...}`): that part
+    is only read by `load_checkpoint`."""
+    weights = resolve_checkpoint(path)
+    meta_path = weights.with_name(META) if weights.name == WEIGHTS else weights.with_suffix(".json")
+    if not meta_path.is_file():
+        return None, {}
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"checkpoint config is not valid JSON (line {exc.lineno})", meta_path) from exc
+    if not isinstance(meta, dict):
+        raise UserError("checkpoint config must be a JSON object", meta_path)
+    return meta_path, meta
+
+
 def load_checkpoint(path: str | Path) -> tuple[dict, dict]:
     """Return (state_dict, meta). `.pt` files load through torch.load(weights_only=True) only."""
     import torch
 
     weights = resolve_checkpoint(path)
-    meta_path = weights.with_name(META) if weights.name == WEIGHTS else weights.with_suffix(".json")
-    meta: dict = {}
-    if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise UserError(f"checkpoint config is not valid JSON (line {exc.lineno})", meta_path) from exc
+    _, meta = read_meta(weights)
     try:
         if weights.suffix == ".safetensors":
             from safetensors.torch import load_file

@@ -19,29 +19,36 @@ def train(
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)."),
 ) -> None:
     """Train a reference model; writes safetensors weights + JSON config and a CSV log."""
-    from corrupt_bench.models.checkpoint import load_config
+    from corrupt_bench.models.checkpoint import config_path, load_config
+    from corrupt_bench.models.loading import check_config
     from corrupt_bench.models.registry import get_trainer
 
     trainer = get_trainer(name)
     cfg = load_config(name, config)
     if epochs is not None:
         cfg = {**cfg, "epochs": epochs}
+    check_config(name, cfg, config_path(name, config))  # an unknown or wrong-typed key: one line, exit 2
     result = trainer(cfg, data=data, out=out, device=device)
     typer.echo(f"{name}: loss {result.first_loss:.4g} -> {result.last_loss:.4g}; checkpoint {result.checkpoint}")
 
 
-def models(pattern: str = typer.Argument("*", help="Glob over model names.")) -> None:
-    """List the built-in models."""
-    from corrupt_bench.models.registry import default_registry
+def models(
+    pattern: str = typer.Argument("*", help="Glob over model names."),
+    kind: str | None = typer.Option(None, "--kind", help="Only this kind: predictor, refiner or detector."),
+) -> None:
+    """List the built-in models (name, kind, whether it trains, what it is)."""
+    from corrupt_bench.errors import UserError
+    from corrupt_bench.models.registry import BUILTIN
 
-    reg = default_registry()
-    for name in reg.names(pattern):
-        entry = reg.get(name)
-        kind = "trainable" if entry.trainer else "no training"
-        typer.echo(f"{name:16s} {kind:12s} {entry.description.splitlines()[0] if entry.description else ''}")
+    if kind not in (None, "predictor", "refiner", "detector"):
+        raise UserError(f"unknown kind {kind!r}; allowed: predictor, refiner, detector")
+    for name in BUILTIN.names(pattern, kind):  # type: ignore[arg-type]
+        entry = BUILTIN.get(name)
+        trains = "trainable" if entry.trainer else "no training"
+        typer.echo(f"{name:16s} {entry.kind:10s} {trains:12s} {entry.description}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the app."""
     app.command()(train)
-    app.command()(models)
+    app.command()(user_errors(models))

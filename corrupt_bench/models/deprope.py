@@ -24,8 +24,7 @@ from torch import nn
 from corrupt_bench.data.cameras import Camera
 from corrupt_bench.data.crop import crop_intrinsics
 from corrupt_bench.data.skeleton import N_JOINTS
-from corrupt_bench.harness.predictor import InputSpec
-from corrupt_bench.models.registry import register_model
+from corrupt_bench.models.protocol import InputSpec
 from corrupt_bench.models.swin import SwinEncoder
 
 MODEL_NAME = "deprope"
@@ -76,8 +75,14 @@ class DeProPoseConfig(BaseModel):
 def parse_config(config: dict | None) -> DeProPoseConfig:
     cfg = dict(config or {})
     if "epochs" in cfg:  # `corrupt-bench train --epochs N`
-        cfg["train"] = {**cfg.get("train", {}), "epochs": cfg.pop("epochs")}
+        cfg["train"] = {**(cfg["train"] if "train" in cfg else {}), "epochs": cfg.pop("epochs")}
     return DeProPoseConfig.model_validate(cfg)
+
+
+def input_spec(config: dict) -> InputSpec:
+    """Person crops of every view, a window of `frames`."""
+    cfg = parse_config(config)
+    return InputSpec(kind="images", multi_view=True, window=cfg.frames, image_size=cfg.image_size)
 
 
 # -------------------------------------------------------------------------------------- network
@@ -249,8 +254,7 @@ class DeProPosePredictor:
         self.config = self.cfg.model_dump()
         self.device = pick_device(device)
         self.module = DeProPoseNet(self.cfg).to(self.device).eval()
-        self.input_spec = InputSpec(kind="images", multi_view=True, window=self.cfg.frames,
-                                    image_size=self.cfg.image_size)
+        self.input_spec = input_spec(config)
 
     def load_state_dict(self, state: dict) -> None:
         self.module.load_state_dict(state)
@@ -430,11 +434,9 @@ def train_deprope(config: dict, data: Path, out: Path, device: str | None = None
             yield training_step_inputs(clips.sample(cfg.train.batch_size, cfg.frames, rng), cfg, rng, dev)
 
     return fit(model_name=MODEL_NAME, model=net, config=config, optimizer=opt, batches=batches, loss_fn=loss_fn,
-               epochs=cfg.train.epochs, out=out, device=dev, scheduler=sched)
+               epochs=cfg.train.epochs, out=out, device=dev, scheduler=sched, steps_per_epoch=cfg.train.steps_per_epoch)
 
 
-@register_model(MODEL_NAME, trainer=train_deprope,
-                description="DeProPose: multi-view image clips, Swin encoder, camera rays, adaptive fusion")
 def build_deprope(config: dict, device: str | None = None) -> DeProPosePredictor:
     """DeProPose multi-view image model (fusion weights from a learned error head at inference)."""
     return DeProPosePredictor(config, device)

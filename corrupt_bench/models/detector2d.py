@@ -6,13 +6,14 @@ then a quadratic (parabola) fit through the peak and its neighbours along x and 
 accuracy; the confidence is the heatmap's peak value clipped to [0, 1]. Flip test averaging
 (heatmaps of the mirrored crop, flipped back with left/right swapped) is a config switch.
 
-`cached_detections` runs it over a generated benchmark's images and caches the result inside the
-benchmark (INTERFACES "2D detections").
+It implements the `Detector2D` protocol (`corrupt_bench.models.protocol`); the harness runs it over
+a benchmark's images through that protocol (`score --detector`, INTERFACES "2D detections"). A
+heatmap detector always has a best guess: it never reports "no person" (its confidence says how sure
+it is).
 """
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +21,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from corrupt_bench.data.crop import from_crop
 from corrupt_bench.data.skeleton import FLIP_PERMUTATION, N_JOINTS
-from corrupt_bench.harness.predictor import InputSpec
 from corrupt_bench.models.data import TRAIN_SUBJECTS, load_crops, present_subjects
-from corrupt_bench.models.registry import register_model
+from corrupt_bench.models.protocol import InputSpec
 from corrupt_bench.models.training import FitResult, fit, pick_device
 
 NAME = "detector2d"
@@ -66,6 +65,12 @@ class DetectorConfig(BaseModel):
     @property
     def heatmap_size(self) -> int:
         return self.image_size // self.stride
+
+
+def input_spec(config: dict) -> InputSpec:
+    """Square person crops of the configured size, one at a time."""
+    cfg = DetectorConfig.model_validate(config)
+    return InputSpec(kind="images", multi_view=False, window=1, image_size=cfg.image_size)
 
 
 class BasicBlock(nn.Module):
@@ -153,8 +158,9 @@ def decode_heatmaps(heatmaps: np.ndarray, stride: int) -> tuple[np.ndarray, np.n
     return coords.astype(np.float32), np.clip(peak, 0.0, 1.0).astype(np.float32)
 
 
-class Detector2D:
-    """The 2D detector: `detect(images (N, H, W, 3) uint8) -> (N, 17, 2) crop px, (N, 17) confidence`."""
+class HeatmapDetector:
+    """The 2D detector (a `Detector2D`): `detect(images (N, H, W, 3) uint8) -> (N, 17, 2) px of those
+    images, (N, 17) confidence`."""
 
     name = NAME
 
@@ -164,7 +170,7 @@ class Detector2D:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed)
             self.module = HeatmapNet(self.config).to(self.device)
-        self.input_spec = InputSpec(kind="images", multi_view=False, window=1, image_size=self.config.image_size)
+        self.input_spec = input_spec(config)
 
     def _resize(self, images: np.ndarray) -> tuple[np.ndarray, float, float]:
         import cv2
@@ -240,7 +246,7 @@ def train_detector2d(config: dict, data: Path, out: Path, device: str | None = N
     dev = pick_device(device)
     subjects = present_subjects(data, TRAIN_SUBJECTS)
     crops = load_crops(data, subjects, size=cfg.image_size, step=cfg.crop_step, margin=cfg.margin)
-    detector = Detector2D(config, str(dev))
+    detector = HeatmapDetector(config, str(dev))
     model = detector.module
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.lr_decay)
@@ -266,133 +272,9 @@ def train_detector2d(config: dict, data: Path, out: Path, device: str | None = N
         torch.manual_seed(cfg.seed)
         return fit(model_name=NAME, model=model, config=config, optimizer=optimizer, batches=batches,
                    loss_fn=loss_fn, epochs=cfg.epochs, out=out, device=dev, scheduler=scheduler,
-                   extra_meta={"train_subjects": subjects, "train_crops": len(crops)})
+                   extra_meta={"train_subjects": subjects, "train_crops": len(crops)}, steps_per_epoch=cfg.steps_per_epoch)
 
 
-@register_model(NAME, trainer=train_detector2d)
-def create_detector2d(config: dict, device: str | None = None) -> Detector2D:
+def create_detector2d(config: dict, device: str | None = None) -> HeatmapDetector:
     """Heatmap 2D keypoint detector for person crops (ResNet + deconvolutions), with confidences."""
-    return Detector2D(config, device)
-
-
-def load_detector(checkpoint: str | Path, device: str | None = None) -> Detector2D:
-    """A trained detector from a checkpoint folder or file."""
-    from corrupt_bench.models.checkpoint import load_checkpoint
-
-    state, meta = load_checkpoint(checkpoint)
-    detector = Detector2D(meta.get("config", {}), device)
-    detector.module.load_state_dict(state)
-    return detector
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_detector(checkpoint: str, digest: str, device: str | None) -> Detector2D:
-    """One loaded detector per (checkpoint, weights digest, device), reused across the cells of a run."""
-    return load_detector(checkpoint, device)
-
-
-def detector_digest(checkpoint: str | Path) -> str:
-    """The cache key of a detector: the first 16 hex digits of its weights' sha256."""
-    from corrupt_bench.models.checkpoint import file_digest, resolve_checkpoint
-
-    return file_digest(resolve_checkpoint(checkpoint))[:16]
-
-
-DETECTION_COLUMNS = ("camera", "frame", "keypoints_2d", "keypoint_conf")
-
-
-def _read_image(path: Path) -> np.ndarray:
-    import cv2
-
-    from corrupt_bench.errors import UserError
-
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise UserError("cannot read image", path)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def _detect_rows(detector: Detector2D, benchmark: Path, rows, batch_size: int = 64):
-    """Detections for label rows (all of one image size per call chunk): full-frame px and confidences."""
-    n = len(rows)
-    kp = np.full((n, N_JOINTS, 2), np.nan, np.float32)
-    conf = np.zeros((n, N_JOINTS), np.float32)
-    images = rows["image"].tolist()
-    have = [i for i, im in enumerate(images) if isinstance(im, str) and im]
-    for start in range(0, len(have), batch_size):
-        chunk = have[start : start + batch_size]
-        imgs = [_read_image(benchmark / images[i]) for i in chunk]
-        by_shape: dict[tuple[int, ...], list[int]] = {}
-        for k, img in enumerate(imgs):  # one forward pass per image size in the chunk (crops: one size)
-            by_shape.setdefault(img.shape, []).append(k)
-        for members in by_shape.values():
-            xy, c = detector.detect(np.stack([imgs[k] for k in members]))
-            for m, k in enumerate(members):
-                i = chunk[k]
-                crop = np.asarray(rows["crop"].iloc[i], dtype=np.float64)
-                w, h = (int(v) for v in rows["image_size"].iloc[i])
-                if w == h:
-                    kp[i] = from_crop(xy[m].astype(np.float64), crop, w)
-                else:  # output image not square (no crop): the crop box maps anisotropically onto W x H
-                    scale = (crop[2:] - crop[:2]) / np.array([w, h])
-                    kp[i] = (xy[m] + 0.5) * scale + crop[:2] - 0.5
-                conf[i] = c[m]
-    return kp, conf
-
-
-def cached_detections(benchmark: Path, labels, checkpoint: Path, device: str | None = None):
-    """Detections for the rows of one (or more) label files of a generated benchmark, cached in the benchmark.
-
-    Returns a DataFrame with columns camera, frame, keypoints_2d (34 full-frame px), keypoint_conf (17)
-    (plus subject and sequence), one row per label row that has an image (NaN / 0 for rows without).
-    The cache is `<cell>/detections/<detector digest>/<subject>_<sequence>.parquet`, written atomically;
-    it is reused when it covers every (camera, frame) asked for.
-    """
-    import pandas as pd
-
-    benchmark = Path(benchmark)
-    digest = detector_digest(checkpoint)
-    detector: Detector2D | None = None
-    parts = []
-    keys = ["variant", "corruption", "severity", "subject", "sequence"]
-    for (variant, corruption, severity, subject, sequence), rows in labels.groupby(keys, sort=False):
-        cell = benchmark / str(variant) / str(corruption) / str(int(severity))
-        path = cell / "detections" / digest / f"{subject}_{sequence}.parquet"
-        wanted = set(zip(rows["camera"].astype(str), rows["frame"].astype(int), strict=True))
-        cached = None
-        if path.is_file():
-            cached = pd.read_parquet(path)
-            have = set(zip(cached["camera"].astype(str), cached["frame"].astype(int), strict=True))
-            if not wanted <= have:
-                cached = None
-        if cached is None:
-            if detector is None:
-                detector = _cached_detector(str(checkpoint), digest, device)
-            rows = rows.reset_index(drop=True)
-            kp, conf = _detect_rows(detector, benchmark, rows)
-            cached = pd.DataFrame({
-                "subject": str(subject), "sequence": str(sequence),
-                "camera": rows["camera"].astype(str), "frame": rows["frame"].astype(np.int32),
-                "keypoints_2d": list(kp.reshape(len(rows), -1)), "keypoint_conf": list(conf),
-            })
-            _write_parquet_atomic(cached, path)
-        parts.append(cached)
-    if not parts:
-        return pd.DataFrame(columns=["subject", "sequence", *DETECTION_COLUMNS])
-    return pd.concat(parts, ignore_index=True)
-
-
-def _write_parquet_atomic(df, path: Path) -> None:
-    import pyarrow as pa
-
-    from corrupt_bench.io import atomic_write_parquet
-
-    table = pa.table({
-        "subject": pa.array(df["subject"], pa.string()),
-        "sequence": pa.array(df["sequence"], pa.string()),
-        "camera": pa.array(df["camera"], pa.string()),
-        "frame": pa.array(df["frame"], pa.int32()),
-        "keypoints_2d": pa.array([np.asarray(v, np.float32) for v in df["keypoints_2d"]], pa.list_(pa.float32())),
-        "keypoint_conf": pa.array([np.asarray(v, np.float32) for v in df["keypoint_conf"]], pa.list_(pa.float32())),
-    })
-    atomic_write_parquet(path, table)
+    return HeatmapDetector(config, device)

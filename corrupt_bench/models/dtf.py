@@ -11,17 +11,16 @@ regress the 3D pose of every frame (root-relative, camera frame). See baselines/
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from corrupt_bench.data.skeleton import FLIP_PERMUTATION, N_JOINTS
-from corrupt_bench.harness.predictor import InputSpec
-from corrupt_bench.models.data import normalize_screen
-from corrupt_bench.models.registry import register_model
+from corrupt_bench.models.data import TRAIN_SUBJECTS, normalize_screen
+from corrupt_bench.models.protocol import InputSpec
 
 NAME = "dtf"
 
@@ -73,23 +72,49 @@ def fill_occluded(xy: np.ndarray, confidence: np.ndarray, window: int) -> tuple[
 # Network
 
 
-@dataclass(frozen=True)
-class DTFConfig:
-    frames: int = 27
+class DTFConfig(BaseModel):
+    """Every key of a DTF config (`baselines/dtf/*.yaml`); an unknown key is an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # network
+    frames: int = Field(27, ge=1)  # window (receptive field); divisible by generator_heads
     channels: int = 64
     generator_layers: int = 1  # encoder layers in each of the two chained generator transformers
     generator_heads: int = 9  # attention over joint-channel tokens of width `frames`
     view_heads: int = 8
     mlp_ratio: float = 2.0
     dropout: float = 0.1
-    fill_window: int = 10
-    joints: int = N_JOINTS
+    fill_window: int = Field(10, ge=0)  # occlusion guidance: frames searched on each side
+    flip_test: bool = True
+    # detector-like training inputs synthesised from ground-truth 2D (`_augment_confidence`)
+    conf_min: float = Field(0.5, ge=0.0, le=1.0)
+    jitter: float = Field(0.04, ge=0.0)
+    drop_prob: float = Field(0.05, ge=0.0, le=1.0)
+    drop_span: int = Field(5, ge=1)
+    flip_augment: bool = True
+    # optimisation
+    train_subjects: tuple[str, ...] = TRAIN_SUBJECTS
+    lr: float = 1e-3
+    lr_decay: float = 0.95
+    batch_size: int = Field(32, ge=1)
+    steps_per_epoch: int = Field(50, ge=1)
+    epochs: int = Field(10, ge=0)
+    seed: int = 0
 
-    @classmethod
-    def from_dict(cls, config: dict) -> DTFConfig:
-        keys = {"frames", "channels", "generator_layers", "generator_heads", "view_heads", "mlp_ratio",
-                "dropout", "fill_window"}
-        return cls(**{k: config[k] for k in keys if k in config})
+    @model_validator(mode="after")
+    def _tokens_fit_heads(self) -> DTFConfig:
+        if self.frames % self.generator_heads:
+            raise ValueError(f"frames ({self.frames}) must be divisible by generator_heads ({self.generator_heads})")
+        return self
+
+    @property
+    def joints(self) -> int:
+        return N_JOINTS
+
+
+def input_spec(config: dict) -> InputSpec:
+    """2D keypoints (+ confidence) of one view, a window of `frames`."""
+    return InputSpec(kind="keypoints2d", multi_view=False, window=DTFConfig.model_validate(config).frames)
 
 
 def _mlp(dim: int, hidden: int, dropout: float) -> nn.Sequential:
@@ -157,8 +182,6 @@ class DTFNet(nn.Module):
 
     def __init__(self, cfg: DTFConfig):
         super().__init__()
-        if cfg.frames % cfg.generator_heads:
-            raise ValueError(f"frames ({cfg.frames}) must be divisible by generator_heads ({cfg.generator_heads})")
         self.cfg = cfg
         tokens = cfg.joints * 3  # one token per joint channel (x, y, confidence), width = frames
         self.gen_pos = nn.Parameter(torch.zeros(1, tokens, cfg.frames))
@@ -231,11 +254,11 @@ class DTFPredictor:
         from corrupt_bench.models.training import pick_device
 
         self.config = dict(config)
-        self.cfg = DTFConfig.from_dict(config)
-        self.input_spec = InputSpec(kind="keypoints2d", multi_view=False, window=self.cfg.frames)
+        self.cfg = DTFConfig.model_validate(config)
+        self.input_spec = input_spec(config)
         self.device = pick_device(device)
         self.module = DTFNet(self.cfg).to(self.device)
-        self.flip_test = bool(config.get("flip_test", True))
+        self.flip_test = self.cfg.flip_test
 
     @torch.no_grad()
     def predict(self, batch: dict) -> np.ndarray:
@@ -264,7 +287,7 @@ class DTFPredictor:
 # Training
 
 
-def _augment_confidence(xy: np.ndarray, rng: np.random.Generator, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+def _augment_confidence(xy: np.ndarray, rng: np.random.Generator, cfg: DTFConfig) -> tuple[np.ndarray, np.ndarray]:
     """Detector-like inputs from ground-truth 2D (B, T, J, 2) normalised: confidences, jitter, dropped joints.
 
     Confidence c ~ U(conf_min, 1) per joint and frame; Gaussian jitter, independent per frame like a
@@ -272,10 +295,10 @@ def _augment_confidence(xy: np.ndarray, rng: np.random.Generator, cfg: dict) -> 
     window; joints dropped (confidence 0) with probability `drop_prob`, in runs of 1..`drop_span`
     frames, as keypoint occlusion corruptions do.
     """
-    conf = rng.uniform(cfg.get("conf_min", 0.5), 1.0, size=xy.shape[:-1])
-    level = rng.uniform(0.0, cfg.get("jitter", 0.04), size=(xy.shape[0],) + (1,) * (conf.ndim - 1))
+    conf = rng.uniform(cfg.conf_min, 1.0, size=xy.shape[:-1])
+    level = rng.uniform(0.0, cfg.jitter, size=(xy.shape[0],) + (1,) * (conf.ndim - 1))
     xy = xy + rng.normal(size=xy.shape) * (level * (1.5 - conf))[..., None]
-    drop_prob, span = cfg.get("drop_prob", 0.05), int(cfg.get("drop_span", 5))
+    drop_prob, span = cfg.drop_prob, cfg.drop_span
     starts = rng.random(size=xy.shape[:-1]) < drop_prob / max(span, 1)
     dropped = np.zeros_like(starts)
     lengths = rng.integers(1, span + 1, size=starts.shape)
@@ -289,26 +312,21 @@ def _augment_confidence(xy: np.ndarray, rng: np.random.Generator, cfg: dict) -> 
 
 def train(config: dict, data: Path, out: Path, device: str | None = None):
     """Train DTF on the train subjects present in a raw-layout folder; returns fit's FitResult."""
-    from corrupt_bench.models.data import (
-        TRAIN_SUBJECTS,
-        load_pose_sequences,
-        present_subjects,
-        sample_windows,
-    )
+    from corrupt_bench.models.data import load_pose_sequences, present_subjects, sample_windows
     from corrupt_bench.models.training import fit, pick_device
 
+    cfg = DTFConfig.model_validate(config)
     dev = pick_device(device)
-    seed = int(config.get("seed", 0))
-    subjects = present_subjects(data, config.get("train_subjects", TRAIN_SUBJECTS))
+    seed = cfg.seed
+    subjects = present_subjects(data, cfg.train_subjects)
     sequences = load_pose_sequences(data, subjects)
-    cfg = DTFConfig.from_dict(config)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = DTFNet(cfg)
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(config.get("lr", 1e-3)), amsgrad=True)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, float(config.get("lr_decay", 0.95)))
-    batch_size = int(config.get("batch_size", 32))
-    steps = int(config.get("steps_per_epoch", 50))
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, amsgrad=True)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.lr_decay)
+    batch_size = cfg.batch_size
+    steps = cfg.steps_per_epoch
 
     def batches(epoch: int):
         rng = np.random.default_rng([seed, epoch])
@@ -318,9 +336,9 @@ def train(config: dict, data: Path, out: Path, device: str | None = None):
                                                                                  strict=True)])
             pose = wb.joints_3d_cam.astype(np.float64)
             y = torch.from_numpy(((pose - pose[..., :1, :]) / 1000.0).astype(np.float32))
-            xy, conf = _augment_confidence(xy, rng, config)
+            xy, conf = _augment_confidence(xy, rng, cfg)
             x = torch.from_numpy(prepare_inputs(xy, conf, cfg.fill_window))
-            if config.get("flip_augment", True):
+            if cfg.flip_augment:
                 flip = torch.from_numpy(rng.random(batch_size) < 0.5)[:, None, None, None]
                 x = torch.where(flip, flip_2d(x), x)
                 y = torch.where(flip, flip_3d(y), y)
@@ -332,10 +350,9 @@ def train(config: dict, data: Path, out: Path, device: str | None = None):
         return loss, {"mpjpe_mm": float(loss.detach()) * 1000.0}
 
     return fit(model_name=NAME, model=model, config=config, optimizer=optimizer, batches=batches, loss_fn=loss_fn,
-               epochs=int(config.get("epochs", 10)), out=out, device=dev, scheduler=scheduler)
+               epochs=cfg.epochs, out=out, device=dev, scheduler=scheduler, steps_per_epoch=steps)
 
 
-@register_model(NAME, trainer=train)
 def create(config: dict, device: str | None = None) -> DTFPredictor:
     """DTF (Dual Transformer Fusion): occlusion-guided single-view 2D->3D lifter over (x, y, conf) windows."""
     return DTFPredictor(config, device)

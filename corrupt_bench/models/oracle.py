@@ -11,6 +11,8 @@ harness adds `joints_3d_cam` to its batches. Config:
   from a generator keyed by (seed, subject, sequence, camera, frame), so it does not depend on
   batching, window or worker count.
 - `seed` (default 0), `window` (default 1), `multi_view` (default false).
+
+Unknown keys are refused (`OracleConfig`, extra="forbid").
 """
 
 from __future__ import annotations
@@ -19,10 +21,26 @@ import hashlib
 import json
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from corrupt_bench.data.skeleton import N_JOINTS, ROOT
-from corrupt_bench.harness.predictor import InputSpec
-from corrupt_bench.models.registry import register_model
+from corrupt_bench.models.protocol import InputSpec
+
+
+class OracleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    offset_mm: float = 0.0
+    noise_mm: float = Field(0.0, ge=0.0)
+    seed: int = 0
+    direction: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    window: int = Field(1, ge=1)
+    multi_view: bool = False
+
+
+def input_spec(config: dict) -> InputSpec:
+    """Keypoint input (ignored: the model reads ground truth), the configured window and views."""
+    cfg = OracleConfig.model_validate(config or {})
+    return InputSpec(kind="keypoints2d", multi_view=cfg.multi_view, window=cfg.window, needs_ground_truth=True)
 
 
 def offset_vector(offset_mm: float, direction: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
@@ -46,23 +64,12 @@ class OracleNoise:
     name = "oracle-noise"
 
     def __init__(self, config: dict, device: str | None = None):
-        import torch
-
-        known = {"offset_mm", "noise_mm", "seed", "direction", "window", "multi_view"}
-        unknown = set(config) - known
-        if unknown:
-            raise ValueError(f"oracle-noise: unknown config keys {sorted(unknown)}")
-        self.offset_mm = float(config.get("offset_mm", 0.0))
-        self.noise_mm = float(config.get("noise_mm", 0.0))
-        self.seed = int(config.get("seed", 0))
-        self.offset = offset_vector(self.offset_mm, tuple(config.get("direction", (1.0, 1.0, 1.0))))
-        self.input_spec = InputSpec(
-            kind="keypoints2d",
-            multi_view=bool(config.get("multi_view", False)),
-            window=int(config.get("window", 1)),
-            needs_ground_truth=True,
-        )
-        self.device = torch.device(device or "cpu")
+        cfg = OracleConfig.model_validate(config or {})
+        self.offset_mm = cfg.offset_mm
+        self.noise_mm = cfg.noise_mm
+        self.seed = cfg.seed
+        self.offset = offset_vector(self.offset_mm, cfg.direction)
+        self.input_spec = input_spec(config)
         self.module = None  # nothing to train or load
 
     def predict(self, batch: dict) -> np.ndarray:
@@ -80,6 +87,5 @@ class OracleNoise:
         return pred
 
 
-@register_model("oracle-noise", description="Ground truth plus a known seeded error (diagnostic; sees GT).")
 def build_oracle(config: dict, device: str | None = None) -> OracleNoise:
     return OracleNoise(config or {}, device)

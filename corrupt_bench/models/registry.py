@@ -1,7 +1,15 @@
-"""One way in for every built-in model: `create_model(name, config)`, `list_models(pattern)`.
+"""The table of built-in models: one explicit, immutable list of entries, nothing registered at import.
 
-Models register a factory (config dict -> Predictor) and, when trainable, a trainer. The registry
-is an explicit object, so tests can build their own without touching the default one.
+An entry names what a model is (`kind`: predictor, refiner or 2D detector), how to build it
+(`factory(config: dict, device: str | None)`), how to train it (`trainer(config, data=, out=,
+device=)`, None when it needs no training), and how to read its `InputSpec` from a config without
+building it (`input_spec(config) -> InputSpec`, pure: it only parses the config, strictly, so it
+also rejects an unknown key). Each may be given as the callable itself or as a
+`"package.module:attribute"` reference resolved on first use, so reading the table (`list_models`,
+`corrupt-bench models`) imports no model module and no torch.
+
+`BUILTIN` is the default table; a test (or a downstream package) builds its own `Registry` and hands
+it to `load_model(..., registry=...)`. Unknown names get "did you mean".
 """
 
 from __future__ import annotations
@@ -10,93 +18,115 @@ import difflib
 import fnmatch
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from corrupt_bench.errors import UserError
+from corrupt_bench.models.protocol import InputSpec, ModelKind
 
-# Modules that register built-in models when imported (kept explicit: no import-time globbing).
-BUILTIN_MODEL_MODULES: tuple[str, ...] = (
-    "corrupt_bench.models.oracle",
-    "corrupt_bench.models.triangulation",
-    "corrupt_bench.models.detector2d",
-    "corrupt_bench.models.tcn_lifter",
-    "corrupt_bench.models.dtf",
-    "corrupt_bench.models.syncdiffpose",
-    "corrupt_bench.models.deprope",
-    "corrupt_bench.models.stride",
-)
+Target = Callable[..., Any] | str  # a callable, or "package.module:attribute"
+
+
+def resolve_target(target: Target) -> Callable[..., Any]:
+    """The callable a table field refers to (imports its module on first use)."""
+    if callable(target):
+        return target
+    module_name, sep, attr = str(target).partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"a registry reference must be 'package.module:attribute', got {target!r}")
+    value = getattr(importlib.import_module(module_name), attr)
+    if not callable(value):
+        raise TypeError(f"registry reference {target!r} is not callable")
+    return value
 
 
 @dataclass(frozen=True)
 class ModelEntry:
+    """One built-in model (see the module docstring)."""
+
     name: str
-    factory: Callable[..., Any]  # (config: dict, device) -> Predictor / Refiner
-    trainer: Callable[..., Path] | None = None  # (config_name, data, out, **options) -> checkpoint path
+    kind: ModelKind
+    factory: Target  # (config: dict, device: str | None) -> Predictor | Refiner | Detector2D
+    input_spec: Target  # (config: dict) -> InputSpec, without building the model
+    trainer: Target | None = None  # (config: dict, *, data, out, device) -> FitResult
     description: str = ""
 
+    def build(self, config: dict, device: str | None) -> Any:
+        return resolve_target(self.factory)(config, device)
 
-@dataclass
+    def spec(self, config: dict) -> InputSpec:
+        """The model's InputSpec for `config`, read from the config alone (no weights are built)."""
+        spec = resolve_target(self.input_spec)(config)
+        if not isinstance(spec, InputSpec):
+            raise TypeError(f"model '{self.name}': input_spec returned {type(spec).__name__}, not InputSpec")
+        return spec
+
+    def train_function(self) -> Callable[..., Any]:
+        if self.trainer is None:
+            raise UserError(f"model '{self.name}' needs no training (it has no trainer)")
+        return resolve_target(self.trainer)
+
+
+@dataclass(frozen=True)
 class Registry:
-    entries: dict[str, ModelEntry] = field(default_factory=dict)
+    """An immutable table of entries; names are unique."""
 
-    def register(self, entry: ModelEntry) -> None:
-        if entry.name in self.entries and self.entries[entry.name] != entry:
-            raise ValueError(f"model '{entry.name}' registered twice")
-        self.entries[entry.name] = entry
+    entries: tuple[ModelEntry, ...]
+
+    def __post_init__(self) -> None:
+        names = [e.name for e in self.entries]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"models listed twice: {', '.join(twice)}")
+
+    def __contains__(self, name: object) -> bool:
+        return any(e.name == name for e in self.entries)
 
     def get(self, name: str) -> ModelEntry:
-        if name not in self.entries:
-            close = difflib.get_close_matches(name, list(self.entries), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(sorted(self.entries))}"
-            raise UserError(f"unknown model '{name}'{hint}")
-        return self.entries[name]
+        for entry in self.entries:
+            if entry.name == name:
+                return entry
+        known = [e.name for e in self.entries]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(sorted(known))}"
+        raise UserError(f"unknown model '{name}'{hint}")
 
-    def names(self, pattern: str = "*") -> list[str]:
-        return sorted(n for n in self.entries if fnmatch.fnmatch(n, pattern))
-
-
-_DEFAULT = Registry()
-_loaded = False
+    def names(self, pattern: str = "*", kind: ModelKind | None = None) -> list[str]:
+        return sorted(e.name for e in self.entries if fnmatch.fnmatch(e.name, pattern) and (kind is None or e.kind == kind))
 
 
-def default_registry() -> Registry:
-    """The registry of built-in models (their modules are imported on first use)."""
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in BUILTIN_MODEL_MODULES:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                if exc.name != module:  # a real missing dependency inside the module: surface it
-                    raise
-    return _DEFAULT
+def _entry(name: str, kind: ModelKind, module: str, factory: str, trainer: str | None, description: str) -> ModelEntry:
+    """An entry whose callables live in `corrupt_bench.models.<module>` (its `input_spec` beside the factory)."""
+    path = f"corrupt_bench.models.{module}"
+    return ModelEntry(name, kind, f"{path}:{factory}", f"{path}:input_spec", None if trainer is None else f"{path}:{trainer}",
+                      description)  # fmt: skip
 
 
-def register_model(name: str, *, trainer: Callable[..., Path] | None = None, description: str = ""):
-    """Decorator: register `factory(config: dict, device) -> Predictor` under `name` in the default registry."""
+BUILTIN = Registry((
+    _entry("oracle-noise", "predictor", "oracle", "build_oracle", None,
+           "Ground truth plus a known seeded error (diagnostic; sees GT)."),
+    _entry("triangulation", "predictor", "triangulation", "build_triangulation", None,
+           "Confidence-weighted DLT from the views' 2D keypoints (training-free)."),
+    _entry("detector2d", "detector", "detector2d", "create_detector2d", "train_detector2d",
+           "Heatmap 2D keypoint detector for person crops (ResNet + deconvolutions), with confidences."),
+    _entry("tcn-lifter", "predictor", "tcn_lifter", "create_tcn_lifter", "train_tcn_lifter",
+           "VideoPose3D temporal convolutions with TAGN and CA-Conv (Hoang et al. 2024) as switches."),
+    _entry("dtf", "predictor", "dtf", "create", "train",
+           "DTF (Dual Transformer Fusion): occlusion-guided single-view 2D->3D lifter over (x, y, conf) windows."),
+    _entry("syncdiffpose", "predictor", "syncdiffpose", "create", "train",
+           "SyncDiffPose: diffusion over the 3D pose conditioned on weakly synchronised multi-view 2D."),
+    _entry("deprope", "predictor", "deprope", "build_deprope", "train_deprope",
+           "DeProPose: multi-view image clips, Swin encoder, camera rays, adaptive fusion."),
+    _entry("stride", "refiner", "stride", "build_stride", "train_stride",
+           "STRIDE: DSTFormer motion prior + per-clip test-time training (Refiner)."),
+))  # fmt: skip
 
-    def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
-        _DEFAULT.register(ModelEntry(name, factory, trainer, description or (factory.__doc__ or "").strip()))
-        return factory
 
-    return decorate
-
-
-def create_model(name: str, config: dict | None = None, device: str | None = None) -> Any:
-    """Build a built-in model from its config dict (no weights)."""
-    return default_registry().get(name).factory(config or {}, device)
+def list_models(pattern: str = "*", kind: ModelKind | None = None, registry: Registry = BUILTIN) -> list[str]:
+    """Names of the models of `registry` (built-in by default) matching a glob pattern (and a kind)."""
+    return registry.names(pattern, kind)
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Names of built-in models matching a glob pattern."""
-    return default_registry().names(pattern)
-
-
-def get_trainer(name: str) -> Callable[..., Path]:
-    entry = default_registry().get(name)
-    if entry.trainer is None:
-        raise UserError(f"model '{name}' needs no training (it has no trainer)")
-    return entry.trainer
+def get_trainer(name: str, registry: Registry = BUILTIN) -> Callable[..., Any]:
+    """The training function of a built-in model (UserError when it has none)."""
+    return registry.get(name).train_function()

@@ -29,8 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from corrupt_bench.data.skeleton import BONES, FLIP_PERMUTATION, N_JOINTS
-from corrupt_bench.harness.predictor import InputSpec
-from corrupt_bench.models.registry import register_model
+from corrupt_bench.models.protocol import InputSpec
 
 MODEL_NAME = "stride"
 MM = 1000.0  # network units are metres
@@ -86,10 +85,14 @@ class StrideConfig(BaseModel):
 
 def parse_config(config: dict | None) -> StrideConfig:
     cfg = dict(config or {})
-    cfg.pop("epochs_override", None)
     if "epochs" in cfg:  # `corrupt-bench train --epochs N` sets a top-level key
-        cfg["pretrain"] = {**cfg.get("pretrain", {}), "epochs": cfg.pop("epochs")}
+        cfg["pretrain"] = {**(cfg["pretrain"] if "pretrain" in cfg else {}), "epochs": cfg.pop("epochs")}
     return StrideConfig.model_validate(cfg)
+
+
+def input_spec(config: dict) -> InputSpec:
+    """3D pose sequences of one view (a Refiner), clips of `window` frames."""
+    return InputSpec(kind="poses3d", multi_view=False, window=parse_config(config).window)
 
 
 # -------------------------------------------------------------------------------------- network
@@ -325,7 +328,7 @@ class StrideRefiner:
         self.config = self.cfg.model_dump()
         self.device = pick_device(device)
         self.module = build_network(self.cfg).to(self.device)
-        self.input_spec = InputSpec(kind="poses3d", multi_view=False, window=self.cfg.window)
+        self.input_spec = input_spec(config)
         self.seed = 0
 
     def load_state_dict(self, state: dict) -> None:
@@ -542,7 +545,6 @@ def train_stride(config: dict, data: Path, out: Path, device: str | None = None)
     return pretrain(cfg, load_training_sequences(Path(data)), Path(out), device, config=config)
 
 
-@register_model(MODEL_NAME, trainer=train_stride, description="STRIDE: DSTFormer motion prior + per-clip test-time training (Refiner)")
 def build_stride(config: dict, device: str | None = None) -> StrideRefiner:
     """STRIDE refiner (weights: a pretrained prior from `corrupt-bench train stride`)."""
     return StrideRefiner(config, device)

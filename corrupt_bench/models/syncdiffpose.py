@@ -15,24 +15,27 @@ baselines/syncdiffpose/README.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from corrupt_bench.data.cameras import Camera
 from corrupt_bench.data.skeleton import N_JOINTS
-from corrupt_bench.harness.predictor import InputSpec
-from corrupt_bench.models.data import normalize_screen
-from corrupt_bench.models.registry import register_model
+from corrupt_bench.models.data import TRAIN_SUBJECTS, normalize_screen
+from corrupt_bench.models.protocol import InputSpec
 
 NAME = "syncdiffpose"
 
 
-@dataclass(frozen=True)
-class SyncDiffPoseConfig:
+class SyncDiffPoseConfig(BaseModel):
+    """Every key of a SyncDiffPose config (`baselines/syncdiffpose/*.yaml`); an unknown key is an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # network and sampling
     token_dim: int = 64  # spatial encoder width (the paper's J x 64)
     cond_layers: int = 1  # transformer layers over the V x J condition tokens
     dim: int = 64  # denoiser width
@@ -40,16 +43,36 @@ class SyncDiffPoseConfig:
     heads: int = 4
     mlp_ratio: float = 2.0
     dropout: float = 0.0
-    diffusion_steps: int = 1000  # training timesteps of the cosine schedule
-    sampling_steps: int = 5  # K reverse (DDIM) steps
-    hypotheses: int = 5  # N
-    seed: int = 0
-    joints: int = N_JOINTS
+    diffusion_steps: int = Field(1000, ge=1)  # training timesteps of the cosine schedule
+    sampling_steps: int = Field(5, ge=1)  # K reverse (DDIM) steps
+    hypotheses: int = Field(5, ge=1)  # N
+    seed: int = 0  # sampling noise (and training) generator
+    frame: Literal["reference", "world"] = "reference"  # frame the pose is predicted in
+    # training inputs
+    desync_frames: float = Field(2.0, ge=0.0)  # per view offset ~ U(-d, d) frames
+    view_drop_prob: float = Field(0.1, ge=0.0, le=1.0)
+    joint_drop_prob: float = Field(0.05, ge=0.0, le=1.0)
+    conf_min: float = Field(0.5, ge=0.0, le=1.0)
+    jitter: float = Field(0.04, ge=0.0)  # 2D noise std per sample ~ U(0, jitter) x (1.5 - c), normalised units
+    nll_weight: float = Field(0.1, ge=0.0)
+    # optimisation
+    train_subjects: tuple[str, ...] = TRAIN_SUBJECTS
+    lr: float = 1e-3
+    lr_decay: float = 0.95
+    weight_decay: float = 1e-4
+    batch_size: int = Field(64, ge=1)
+    steps_per_epoch: int = Field(50, ge=1)
+    epochs: int = Field(10, ge=0)
 
-    @classmethod
-    def from_dict(cls, config: dict) -> SyncDiffPoseConfig:
-        names = set(cls.__dataclass_fields__) - {"joints"}
-        return cls(**{k: config[k] for k in names if k in config})
+    @property
+    def joints(self) -> int:
+        return N_JOINTS
+
+
+def input_spec(config: dict) -> InputSpec:
+    """All views' 2D keypoints (+ confidence) of one frame."""
+    SyncDiffPoseConfig.model_validate(config)
+    return InputSpec(kind="keypoints2d", multi_view=True, window=1)
 
 
 def cosine_alpha_bar(steps: int, s: float = 0.008) -> torch.Tensor:
@@ -251,11 +274,11 @@ class SyncDiffPosePredictor:
         from corrupt_bench.models.training import pick_device
 
         self.config = dict(config)
-        self.cfg = SyncDiffPoseConfig.from_dict(config)
-        self.input_spec = InputSpec(kind="keypoints2d", multi_view=True, window=1)
+        self.cfg = SyncDiffPoseConfig.model_validate(config)
+        self.input_spec = input_spec(config)
         self.device = pick_device(device)
         self.module = SyncDiffPoseNet(self.cfg).to(self.device)
-        self.frame = str(config.get("frame", "reference"))
+        self.frame = self.cfg.frame
 
     @torch.no_grad()
     def sample(self, batch: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -307,31 +330,30 @@ def desync_batch(sequences, seq_ids: np.ndarray, centres: np.ndarray, max_offset
 
 def train(config: dict, data: Path, out: Path, device: str | None = None):
     """Train SyncDiffPose on the multi-view train sequences present in a raw-layout folder."""
-    from corrupt_bench.models.data import TRAIN_SUBJECTS, load_multiview, present_subjects
+    from corrupt_bench.models.data import load_multiview, present_subjects
     from corrupt_bench.models.training import fit, pick_device
 
+    cfg = SyncDiffPoseConfig.model_validate(config)
     dev = pick_device(device)
-    seed = int(config.get("seed", 0))
-    sequences = load_multiview(data, present_subjects(data, config.get("train_subjects", TRAIN_SUBJECTS)))
+    seed = cfg.seed
+    sequences = load_multiview(data, present_subjects(data, cfg.train_subjects))
     if not sequences:
         from corrupt_bench.errors import UserError
 
         raise UserError("no sequence seen by all four cameras among the train subjects", data)
-    cfg = SyncDiffPoseConfig.from_dict(config)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = SyncDiffPoseNet(cfg)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=float(config.get("lr", 1e-3)),
-                                  weight_decay=float(config.get("weight_decay", 1e-4)))
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, float(config.get("lr_decay", 0.95)))
-    batch_size = int(config.get("batch_size", 64))
-    steps = int(config.get("steps_per_epoch", 50))
-    max_offset = float(config.get("desync_frames", 2.0))
-    drop_view, drop_joint = float(config.get("view_drop_prob", 0.1)), float(config.get("joint_drop_prob", 0.05))
-    nll_weight = float(config.get("nll_weight", 0.1))
-    jitter = float(config.get("jitter", 0.04))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.lr_decay)
+    batch_size = cfg.batch_size
+    steps = cfg.steps_per_epoch
+    max_offset = cfg.desync_frames
+    drop_view, drop_joint = cfg.view_drop_prob, cfg.joint_drop_prob
+    nll_weight = cfg.nll_weight
+    jitter = cfg.jitter
     lengths = np.array([s.n_frames for s in sequences], dtype=np.float64)
-    frame = str(config.get("frame", "reference"))
+    frame = cfg.frame
 
     def batches(epoch: int):
         rng = np.random.default_rng([seed, epoch])
@@ -340,7 +362,7 @@ def train(config: dict, data: Path, out: Path, device: str | None = None):
             seq_ids = rng.choice(len(sequences), size=batch_size, p=lengths / lengths.sum())
             centres = np.floor(rng.random(batch_size) * lengths[seq_ids]).astype(np.int64)
             kp, _ = desync_batch(sequences, seq_ids, centres, max_offset, rng)
-            conf = rng.uniform(float(config.get("conf_min", 0.5)), 1.0, size=kp.shape[:-1])
+            conf = rng.uniform(cfg.conf_min, 1.0, size=kp.shape[:-1])
             conf[rng.random(conf.shape) < drop_joint] = 0.0
             valid = rng.random(kp.shape[:2]) >= drop_view
             valid[np.arange(batch_size), rng.integers(0, kp.shape[1], batch_size)] = True  # at least one view
@@ -365,10 +387,9 @@ def train(config: dict, data: Path, out: Path, device: str | None = None):
                       "coarse_mpjpe_mm": float(losses["coarse_mpjpe"].detach()) * 1000.0}
 
     return fit(model_name=NAME, model=model, config=config, optimizer=optimizer, batches=batches, loss_fn=loss_fn,
-               epochs=int(config.get("epochs", 10)), out=out, device=dev, scheduler=scheduler)
+               epochs=cfg.epochs, out=out, device=dev, scheduler=scheduler, steps_per_epoch=steps)
 
 
-@register_model(NAME, trainer=train)
 def create(config: dict, device: str | None = None) -> SyncDiffPosePredictor:
     """SyncDiffPose: diffusion over the 3D pose conditioned on weakly synchronised multi-view 2D."""
     return SyncDiffPosePredictor(config, device)

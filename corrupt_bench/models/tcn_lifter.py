@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from corrupt_bench.data.skeleton import FLIP_PERMUTATION, JOINTS_LEFT, JOINTS_RIGHT, N_JOINTS
-from corrupt_bench.harness.predictor import InputSpec
 from corrupt_bench.models.data import (
     TEST_SUBJECTS,
     TRAIN_SUBJECTS,
@@ -32,7 +31,7 @@ from corrupt_bench.models.data import (
     root_relative,
     sample_windows,
 )
-from corrupt_bench.models.registry import register_model
+from corrupt_bench.models.protocol import InputSpec
 from corrupt_bench.models.training import FitResult, fit, pick_device
 
 NAME = "tcn-lifter"
@@ -82,6 +81,11 @@ class TcnConfig(BaseModel):
         for fw in self.filter_widths:
             rf *= fw
         return rf
+
+
+def input_spec(config: dict) -> InputSpec:
+    """2D keypoints of one view, a window of one receptive field."""
+    return InputSpec(kind="keypoints2d", multi_view=False, window=TcnConfig.model_validate(config).receptive_field)
 
 
 class ConfidenceAwareConv1d(nn.Module):
@@ -243,7 +247,7 @@ class TcnLifter:
         with torch.random.fork_rng(devices=[]):  # initial weights from the config's seed, global state untouched
             torch.manual_seed(c.seed)
             self.module = TemporalModel(c.filter_widths, c.channels, c.dropout, c.ca_conv).to(self.device)
-        self.input_spec = InputSpec(kind="keypoints2d", multi_view=False, window=c.receptive_field)
+        self.input_spec = input_spec(config)
 
     @torch.no_grad()
     def lift(self, inputs: np.ndarray, conf: np.ndarray) -> np.ndarray:
@@ -316,10 +320,10 @@ def train_tcn_lifter(config: dict, data: Path, out: Path, device: str | None = N
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):  # dropout draws: seeded, not leaked
         torch.manual_seed(cfg.seed)
         return fit(model_name=NAME, model=model, config=config, optimizer=optimizer, batches=batches,
-                   loss_fn=loss_fn, epochs=cfg.epochs, out=out, device=dev, scheduler=scheduler, extra_meta=info)
+                   loss_fn=loss_fn, epochs=cfg.epochs, out=out, device=dev, scheduler=scheduler, extra_meta=info,
+                   steps_per_epoch=cfg.steps_per_epoch)
 
 
-@register_model(NAME, trainer=train_tcn_lifter)
 def create_tcn_lifter(config: dict, device: str | None = None) -> TcnLifter:
     """VideoPose3D temporal convolutions with TAGN and CA-Conv (Hoang et al. 2024) as switches."""
     return TcnLifter(config, device)

@@ -59,8 +59,8 @@ def fit(
     """Train `model` for `epochs`, resuming from `out` if a run with the same config stopped early.
 
     `batches(epoch)` yields that epoch's batches (already on `device` or moved inside `loss_fn`);
-    `loss_fn(model, batch)` returns (loss, scalars to log). `steps_per_epoch` (default: the config's)
-    gives the progress bar its total.
+    `loss_fn(model, batch)` returns (loss, scalars to log). `steps_per_epoch` gives the progress bar
+    its total (None: no total). `config` is recorded as given (its digest guards resumption).
     """
     from corrupt_bench.progress import progress
 
@@ -88,8 +88,7 @@ def fit(
         model.train()
         t0 = time.perf_counter()
         total, count, scalars_sum = 0.0, 0, {}
-        steps = steps_per_epoch if steps_per_epoch is not None else config.get("steps_per_epoch")
-        for batch in progress(batches(epoch), total=steps, description=f"{model_name} epoch {epoch + 1}/{epochs}"):
+        for batch in progress(batches(epoch), total=steps_per_epoch, description=f"{model_name} epoch {epoch + 1}/{epochs}"):
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss, scalars = loss_fn(model, batch)
             if not torch.isfinite(loss):

@@ -7,17 +7,30 @@ the keypoint confidence times the view's validity and solved per joint by SVD (a
 triangulation). The world point is returned in every view's camera frame, root-relative. A joint seen
 by fewer than `min_views` views (weight > 0) is NaN, which the harness counts as non-finite.
 
-Config: `min_views` (default 2), `min_confidence` (default 0: weights below it count as 0).
+Config (`TriangulationConfig`, unknown keys refused): `min_views` (default 2), `min_confidence`
+(default 0: weights below it count as 0).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from corrupt_bench.data.cameras import Camera, undistort
 from corrupt_bench.data.skeleton import ROOT
-from corrupt_bench.harness.predictor import InputSpec
-from corrupt_bench.models.registry import register_model
+from corrupt_bench.models.protocol import InputSpec
+
+
+class TriangulationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_views: int = Field(2, ge=1)
+    min_confidence: float = Field(0.0, ge=0.0)
+
+
+def input_spec(config: dict) -> InputSpec:
+    """All views' 2D keypoints of one frame."""
+    TriangulationConfig.model_validate(config or {})
+    return InputSpec(kind="keypoints2d", multi_view=True, window=1)
 
 
 def triangulate_dlt(keypoints_2d: np.ndarray, weights: np.ndarray, cameras: list[Camera], min_views: int = 2) -> np.ndarray:
@@ -59,15 +72,10 @@ class Triangulation:
     name = "triangulation"
 
     def __init__(self, config: dict, device: str | None = None):
-        import torch
-
-        unknown = set(config) - {"min_views", "min_confidence"}
-        if unknown:
-            raise ValueError(f"triangulation: unknown config keys {sorted(unknown)}")
-        self.min_views = int(config.get("min_views", 2))
-        self.min_confidence = float(config.get("min_confidence", 0.0))
-        self.input_spec = InputSpec(kind="keypoints2d", multi_view=True, window=1)
-        self.device = torch.device(device or "cpu")
+        cfg = TriangulationConfig.model_validate(config or {})
+        self.min_views = cfg.min_views
+        self.min_confidence = cfg.min_confidence
+        self.input_spec = input_spec(config)
         self.module = None  # no weights
 
     def predict(self, batch: dict) -> np.ndarray:
@@ -81,6 +89,5 @@ class Triangulation:
         return out - out[..., ROOT : ROOT + 1, :]
 
 
-@register_model("triangulation", description="Confidence-weighted DLT from the views' 2D keypoints (training-free).")
 def build_triangulation(config: dict, device: str | None = None) -> Triangulation:
     return Triangulation(config or {}, device)

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from corrupt_bench.reports.tables import metric_spec
+
 
 def _pyplot():
     import matplotlib
@@ -47,7 +49,7 @@ def severity_curves(grid: pd.DataFrame, out: Path, metric: str = "mpjpe") -> lis
             points = pd.concat([base[["severity", metric]], m[["severity", metric]]]).sort_values("severity")
             ax.plot(points["severity"], points[metric], marker="o", label=str(model))
         ax.set_xlabel("severity (0 = clean)")
-        ax.set_ylabel(f"{metric} (mm)" if "mpj" in metric or "error" in metric else metric)
+        ax.set_ylabel(f"{metric} ({metric_spec(metric).unit})")
         ax.set_title(f"{variant}: {corruption}", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -68,13 +70,14 @@ def heatmap(table: pd.DataFrame, out: Path, metric: str = "mpjpe") -> list[Path]
         if wide.empty:
             continue
         fig, ax = plt.subplots(figsize=(max(4.5, 2.5 + 0.7 * wide.shape[1]), max(2.8, 1.6 + 0.45 * wide.shape[0])), dpi=100)
-        image = ax.imshow(wide.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+        spec = metric_spec(metric)  # the colours run the same way for every metric: yellow is worse
+        image = ax.imshow(wide.to_numpy(dtype=float), cmap="viridis_r" if spec.higher_is_better else "viridis", aspect="auto")
         ax.set_xticks(range(wide.shape[1]), [str(c) for c in wide.columns], rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(wide.shape[0]), [str(i) for i in wide.index], fontsize=8)
         for (i, j), value in np.ndenumerate(wide.to_numpy(dtype=float)):
             if np.isfinite(value):
                 ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=7, color="w")
-        fig.colorbar(image, ax=ax)
+        fig.colorbar(image, ax=ax, label=f"{metric} ({spec.unit})")
         ax.set_title(f"{variant}: {metric}, mean over severities", fontsize=9)
         fig.tight_layout()
         path = out / f"heatmap_{_slug(variant)}.png"

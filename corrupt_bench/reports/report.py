@@ -66,8 +66,7 @@ def write_report(runs: list[str | Path], out: str | Path, reference: str | None 
     """Write every table, plot and the summaries of `runs` into `out`."""
     out = Path(out)
     df = load_runs(runs)
-    if metric not in tables.METRICS:
-        raise UserError(f"unknown metric '{metric}' (one of {', '.join(tables.METRICS)})")
+    spec = tables.metric_spec(metric)
     models = list(dict.fromkeys(df["model"]))
     reference = reference or models[0]
     if reference not in models:
@@ -92,11 +91,14 @@ def write_report(runs: list[str | Path], out: str | Path, reference: str | None 
     figures = plots.severity_curves(grid, plot_dir, metric) + plots.heatmap(corr, plot_dir, metric)
 
     title = f"corrupt-bench report ({metric}, reference model: {reference})"
+    text = tables.formulas(metric)
+    direction = "higher is better" if spec.higher_is_better else "lower is better"
     notes = (
-        f"Runs: {', '.join(str(r) for r in runs)}. Protocol: action-wise mean (VideoPose3D), frames with "
-        f"non-finite predictions excluded and counted ({int(df['n_nonfinite'].sum())} in all); "
-        f"{len(failures)} failed cells (failures.csv). CE = sum_s E(s) / sum_s E_ref(s) against '{reference}'; "
-        "relative CE subtracts each model's clean error; resilience = E_clean / E(s)."
+        f"Runs: {', '.join(str(r) for r in runs)}. Metric: {metric} ({spec.unit}, {direction}). Protocol: action-wise "
+        f"mean (VideoPose3D), frames with non-finite predictions excluded and counted ({int(df['n_nonfinite'].sum())} "
+        f"in all); {len(failures)} failed cells (failures.csv). Reference model: '{reference}'. {text['ce_formula']}; "
+        f"{text['mce_formula']}; {text['relative_ce_formula']}; {text['resilience_formula']}. Ranked by mCE, then by "
+        f"the mean corrupted {metric} ({direction})."
     )
     md = [f"# {title}", "", notes, "", "## Leaderboard", "", _markdown(board), ""]
     if not corr.empty:

@@ -5,12 +5,19 @@ Averaging: a row's metrics are means over its `n_frames - n_nonfinite` finite fr
 weights them by that count (`aggregate`). `protocol_average` follows VideoPose3D: pool within each
 action, then take the plain mean over actions. Failed rows (`error` set) and rows without finite
 frames are left out and counted (`n_failed`, `n_nonfinite`), never averaged in.
-Robustness scores against a reference model (named in a `reference` column of every output):
+Robustness scores against a reference model (named in a `reference` column of every output), each
+honouring the metric's direction (`harness.metrics.METRICS[m].higher_is_better`). E is the metric's
+error: the value itself for an error (mm), 1 - value for a higher-is-better fraction (pck3d, auc):
 
 - CE (per corruption) = sum_s E(s) / sum_s E_ref(s) over the severities both models were scored on;
-  mCE = mean CE over corruptions.
+  mCE = mean CE over corruptions. Lower is better for every metric.
 - relative CE = sum_s (E(s) - E_clean) / sum_s (E_ref(s) - E_ref,clean); relative mCE its mean.
-- mean resilience rate = mean over corruptions and severities of E_clean / E(s) (1: unaffected).
+- mean resilience rate: the share of the clean performance kept, mean over corruptions and
+  severities of E_clean / E(s) for an error, of v(s) / v_clean for a higher-is-better score
+  (1: unaffected, lower: worse).
+- ranking: by mCE, then by the mean corrupted value (ascending for an error, descending for a
+  higher-is-better score).
+The formulas, written for the chosen metric, are in the `*_formula` columns (`formulas`).
 """
 
 from __future__ import annotations
@@ -21,10 +28,33 @@ import numpy as np
 import pandas as pd
 
 from corrupt_bench.errors import UserError
+from corrupt_bench.harness.metrics import METRICS as METRIC_SPECS
+from corrupt_bench.harness.metrics import MetricSpec
 from corrupt_bench.layout import CLEAN
 
-METRICS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "accel_error", "pck3d", "auc", "mpjpe_visible", "mpjpe_occluded")
+METRICS: tuple[str, ...] = tuple(METRIC_SPECS)
 GRID = ("model", "variant", "corruption", "severity")
+
+
+def metric_spec(metric: str) -> MetricSpec:
+    """The registry entry of a metric (UserError naming the known ones)."""
+    if metric not in METRIC_SPECS:
+        raise UserError(f"unknown metric '{metric}' (one of {', '.join(METRICS)})")
+    return METRIC_SPECS[metric]
+
+
+def formulas(metric: str) -> dict[str, str]:
+    """The formula of every robustness score for `metric`, as written in the tables and the summary."""
+    spec = metric_spec(metric)
+    err = (lambda at: f"(1 - {metric}{at})") if spec.higher_is_better else (lambda at: f"{metric}{at}")
+    resilience = f"{metric}(s) / {metric}_clean" if spec.higher_is_better else f"{metric}_clean / {metric}(s)"
+    return {
+        "ce_formula": f"CE = sum_s {err('(s)')} / sum_s {err('_ref(s)')}",
+        "relative_ce_formula": f"relative CE = sum_s [{err('(s)')} - {err('_clean')}] / sum_s [{err('_ref(s)')} - {err('_ref,clean')}]",
+        "mce_formula": f"mCE = mean over corruptions of CE, CE = sum_s {err('(s)')} / sum_s {err('_ref(s)')}",
+        "relative_mce_formula": "relative mCE = mean over corruptions of relative CE",
+        "resilience_formula": f"mean resilience rate = mean over corruptions and severities of {resilience}",
+    }
 
 
 def _scored(df: pd.DataFrame) -> pd.DataFrame:
@@ -119,8 +149,10 @@ def _require_reference(grid: pd.DataFrame, reference: str) -> None:
 
 def ce_table(df: pd.DataFrame, reference: str, metric: str = "mpjpe") -> pd.DataFrame:
     """CE and relative CE per (model, variant, corruption) against `reference` (named in the output)."""
+    spec = metric_spec(metric)
     grid = grid_table(df, metric)
     _require_reference(grid, reference)
+    grid = grid.assign(**{metric: spec.error(grid[metric])})  # CE is a ratio of errors
     clean = grid[grid["severity"] == 0].groupby(["model", "variant"])[metric].mean().rename("clean").reset_index()
     corrupted = grid[grid["severity"] > 0].merge(clean, on=["model", "variant"], how="left")
     ref = corrupted[corrupted["model"] == reference][["variant", "corruption", "severity", metric, "clean"]]
@@ -142,31 +174,35 @@ def ce_table(df: pd.DataFrame, reference: str, metric: str = "mpjpe") -> pd.Data
             }
         )
     out = pd.DataFrame(rows, columns=["model", "variant", "corruption", "ce", "relative_ce", "severities"])
-    return out.assign(reference=reference, metric=metric)
+    text = formulas(metric)
+    return out.assign(reference=reference, metric=metric, ce_formula=text["ce_formula"], relative_ce_formula=text["relative_ce_formula"])
 
 
 def mce(df: pd.DataFrame, reference: str, metric: str = "mpjpe") -> pd.DataFrame:
     """Mean CE over corruptions per (model, variant), against `reference`."""
     ce = ce_table(df, reference, metric)
     out = ce.groupby(["model", "variant"])["ce"].mean().rename("mce").reset_index()
-    return out.assign(reference=reference, metric=metric)
+    return out.assign(reference=reference, metric=metric, mce_formula=formulas(metric)["mce_formula"])
 
 
 def relative_mce(df: pd.DataFrame, reference: str, metric: str = "mpjpe") -> pd.DataFrame:
     """Mean relative CE over corruptions per (model, variant), against `reference`."""
     ce = ce_table(df, reference, metric)
     out = ce.groupby(["model", "variant"])["relative_ce"].mean().rename("relative_mce").reset_index()
-    return out.assign(reference=reference, metric=metric)
+    return out.assign(reference=reference, metric=metric, relative_mce_formula=formulas(metric)["relative_mce_formula"])
 
 
 def mean_resilience_rate(df: pd.DataFrame, metric: str = "mpjpe") -> pd.DataFrame:
-    """Mean over corruptions and severities of E_clean / E(s), per (model, variant)."""
+    """Mean over corruptions and severities of the share of clean performance kept, per (model, variant):
+    E_clean / E(s) for an error, v(s) / v_clean for a higher-is-better score."""
+    spec = metric_spec(metric)
     grid = grid_table(df, metric)
     clean = grid[grid["severity"] == 0].groupby(["model", "variant"])[metric].mean().rename("clean").reset_index()
     corrupted = grid[grid["severity"] > 0].merge(clean, on=["model", "variant"], how="inner")
-    corrupted = corrupted.assign(rate=corrupted["clean"] / corrupted[metric])
+    kept = corrupted[metric] / corrupted["clean"] if spec.higher_is_better else corrupted["clean"] / corrupted[metric]
+    corrupted = corrupted.assign(rate=kept)
     out = corrupted.groupby(["model", "variant"])["rate"].mean().rename("mean_resilience_rate").reset_index()
-    return out.assign(metric=metric)
+    return out.assign(metric=metric, resilience_formula=formulas(metric)["resilience_formula"])
 
 
 # Families of the built-in corruptions for the per-family means (ImageNet-C style groups); a
@@ -206,9 +242,10 @@ def corruption_groups(names: Iterable[str]) -> dict[str, str]:
 
 
 def leaderboard(df: pd.DataFrame, reference: str, metric: str = "mpjpe", groups: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """One row per model: clean MPJPE and P-MPJPE, mean corrupted error, mCE, relative mCE, mean
-    resilience rate, per-family mean errors, failures, rank (by mCE, then mean corrupted error).
-    Values over several variants are means of the per-variant values."""
+    """One row per model: clean `metric` and P-MPJPE, mean corrupted value, mCE, relative mCE, mean
+    resilience rate, per-family means, failures, rank (by mCE, then by the mean corrupted value in the
+    metric's better direction). Values over several variants are means of the per-variant values."""
+    spec = metric_spec(metric)
     grid = protocol_average(df, GRID, [metric, "p_mpjpe"] if metric != "p_mpjpe" else [metric])
     _require_reference(grid, reference)
     clean = grid[grid["severity"] == 0].groupby("model")[[metric, "p_mpjpe"]].mean()
@@ -234,7 +271,8 @@ def leaderboard(df: pd.DataFrame, reference: str, metric: str = "mpjpe", groups:
     board["n_failed"] = failures.reindex(board.index).fillna(0).astype(int)
     board["n_nonfinite"] = df.groupby("model")["n_nonfinite"].sum().reindex(board.index).fillna(0).astype(int)
     board["_k"] = board["mce"].where(board["mce"].notna(), np.inf)
-    board["_e"] = board[f"corrupted_{metric}"].fillna(board[f"clean_{metric}"]).fillna(np.inf)
+    value = board[f"corrupted_{metric}"].fillna(board[f"clean_{metric}"])
+    board["_e"] = (-value if spec.higher_is_better else value).fillna(np.inf)
     board = board.reset_index().sort_values(["_k", "_e", "model"]).drop(columns=["_k", "_e"])
     board.insert(0, "rank", np.arange(1, len(board) + 1))
     board["reference"] = reference

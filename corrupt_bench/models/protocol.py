@@ -1,0 +1,99 @@
+"""The protocols between the harness and every model: what a model consumes and what it returns.
+
+Three kinds of model, each a `typing.Protocol` (structural: a plugin implements the methods, it
+inherits nothing): a `Predictor` (2D keypoints or person crops -> 3D poses), a `Refiner` (a whole
+3D pose sequence -> a refined one, e.g. STRIDE) and a `Detector2D` (images -> 17 2D keypoints with
+confidences). Model quirks live in each model's adapter; the harness reads `input_spec` and calls
+`predict` / `refine` / `detect`, never a model's name. Plugin authors import these from the package
+face (`from corrupt_bench import InputSpec, Predictor, Detector2D`).
+
+This module imports numpy only (no torch), so the package face stays light.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+InputKind = Literal["images", "keypoints2d", "poses3d"]
+ModelKind = Literal["predictor", "refiner", "detector"]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a model consumes per sample.
+
+    kind: person-crop images, 2D keypoints with confidences, or 3D pose sequences (refiners).
+    multi_view: True when all views of a frame are needed together.
+    window: frames per sample (1 for single-frame models); the pose of every frame is returned.
+    image_size: square crop size in pixels for image models.
+    needs_ground_truth: opt-in for diagnostic models only (`oracle-noise`): the harness then adds
+        `joints_3d_cam` (B,V,T,17,3) mm, camera frame, to the batch. A real model never sets it.
+    """
+
+    kind: InputKind
+    multi_view: bool = False
+    window: int = 1
+    image_size: int | None = None
+    needs_ground_truth: bool = False
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """A 3D pose model as the harness sees it.
+
+    `predict(batch)` returns (B, V, T, 17, 3): root-relative millimetres in the camera frame of
+    each view, for every frame of the window; a frame it cannot predict is non-finite (counted by
+    the harness). Batch keys (numpy): `images` (B,V,T,H,W,3) uint8 RGB crops (image models);
+    `keypoints_2d` (B,V,T,17,2) full-frame px and `confidence` (B,V,T,17) (keypoint models);
+    `crop` (B,V,T,4); `cameras` (list of V Camera); `view_valid` (B,V,T); provenance (no labels):
+    `subject` and `sequence` (lists of B str), `camera_ids` (list of V str), `frames` (B,T) int
+    source frame indices, `pad` (B,T) bool (True on frames replicated to fill a window). No ground
+    truth is ever in a batch, except `joints_3d_cam` for a model whose InputSpec opts in with
+    `needs_ground_truth`. The model picks its own device when it is built (`factory(config,
+    device)`); the harness never moves it.
+    """
+
+    name: str
+    input_spec: InputSpec
+
+    def predict(self, batch: dict) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Refiner(Protocol):
+    """Refines a whole sequence of 3D poses (T, 17, 3), root-relative camera frame mm, e.g. STRIDE's TTT;
+    `fps` is the frame rate of the sequence."""
+
+    name: str
+
+    def refine(self, poses: np.ndarray, fps: float) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Detector2D(Protocol):
+    """A 2D keypoint detector: `detect(images)` with images or person crops (N, H, W, 3) uint8 RGB of one
+    size returns `(keypoints (N, 17, 2), confidence (N, 17))`: the 17 Human3.6M joints (VideoPose3D
+    order) in the pixels of the given images (x right, y down, pixel centres at integers) and
+    confidences in [0, 1]. Where it finds no person, that image's keypoints are non-finite and its
+    confidences 0 (a failed frame, never a guess)."""
+
+    name: str
+
+    def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+# The protocol of each registry kind.
+PROTOCOLS: dict[str, type] = {"predictor": Predictor, "refiner": Refiner, "detector": Detector2D}
+
+
+def satisfies(model: object, kind: ModelKind) -> bool:
+    """Whether `model` offers what the harness calls for `kind`: `predict` with an InputSpec
+    `input_spec` (predictor), `refine` (refiner) or `detect` (detector)."""
+    if kind == "predictor":
+        return callable(getattr(model, "predict", None)) and isinstance(getattr(model, "input_spec", None), InputSpec)
+    if kind == "refiner":
+        return callable(getattr(model, "refine", None))
+    return callable(getattr(model, "detect", None))
