@@ -8,11 +8,13 @@ truth; crops are 256 px square boxes around the labels (margin 0.2), as the benc
 from __future__ import annotations
 
 import importlib.metadata as md
+import multiprocessing
 import pickle
 import re
 import socket
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -139,7 +141,7 @@ def test_detects_the_synthetic_body_on_crops_and_full_frames(detector, scenes, c
     assert pck(kp_full, frame_labels) >= 0.75  # measured 0.827
 
 
-def test_identical_outputs_across_runs_batch_sizes_order_and_pickling(detector, crops):
+def test_identical_outputs_across_runs_batch_sizes_order_and_workers(detector, crops):
     images = crops[0][:6]
     kp, conf = detector.detect(images)
     again = build_blazepose_detector({})
@@ -156,6 +158,12 @@ def test_identical_outputs_across_runs_batch_sizes_order_and_pickling(detector, 
     clone = pickle.loads(pickle.dumps(detector))  # as a worker process receives it: builds its own graph
     np.testing.assert_array_equal(clone.detect(images)[0], kp)
     clone.close()
+    # two worker processes, three images each
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=context) as pool:
+        parts = list(pool.map(detector.detect, [images[:3], images[3:]]))
+    np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), kp)
+    np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), conf)
 
 
 def test_blank_frames_are_failed_frames(detector, crops):
