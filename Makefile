@@ -3,6 +3,10 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_CPU := torch==2.13.0
+# BlazePose's model files ship inside this wheel. Installed with --no-deps: its metadata would also pull
+# opencv-contrib-python (a second cv2 beside opencv-python-headless) and jax; what it needs at run time
+# is the `pretrained` extra of pyproject.toml. 0.10.15 declares numpy<2: check before moving the pin.
+MEDIAPIPE := mediapipe==0.10.14
 DEMO_OUT ?= demo-out
 
 .PHONY: install demo test test-all lint bench clean
@@ -18,7 +22,8 @@ $(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	else \
 	  echo "no CUDA: installing the CPU torch wheel $(TORCH_CPU)"; $(BIN)/pip install -q "$(TORCH_CPU)"; \
 	fi
-	$(BIN)/pip install -q -e ".[dev,ray]"
+	$(BIN)/pip install -q -e ".[dev,ray,pretrained]"
+	$(BIN)/pip install -q --no-deps "$(MEDIAPIPE)"
 	touch $@
 
 install: $(VENV)/.installed
