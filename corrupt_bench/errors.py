@@ -12,3 +12,14 @@ class UserError(Exception):
         self.path = None if path is None else Path(path)
         self.fault = message
         super().__init__(f"{self.path}: {message}" if self.path is not None else message)
+
+
+def short_repr(value: object, limit: int = 60) -> str:
+    """A bounded repr for error messages: never the whole of a large or deeply nested input."""
+    import reprlib
+
+    shortener = reprlib.Repr()
+    shortener.maxlevel, shortener.maxdict, shortener.maxlist, shortener.maxtuple, shortener.maxset = 2, 4, 4, 4, 4
+    shortener.maxstring = shortener.maxother = shortener.maxlong = limit
+    text = shortener.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from corrupt_bench.errors import short_repr
+
 
 class Params(BaseModel):
     """One severity row of a corruption table (subclass per family, fields = parameter names).
@@ -89,7 +91,7 @@ def allowed_text(model: type[Params], name: str) -> str:
 def validate_row(model: type[Params], row: Mapping[str, Any]) -> Params:
     """`row` as `model`; raise ParamError naming the first faulty key and what it allows."""
     if not isinstance(row, Mapping):
-        raise ParamError(None, f"a severity row must be a mapping of parameters, got {row!r}")
+        raise ParamError(None, f"a severity row must be a mapping of parameters, got {short_repr(row)}")
     try:
         return model.model_validate(dict(row))
     except ValidationError as exc:
@@ -103,4 +105,4 @@ def validate_row(model: type[Params], row: Mapping[str, Any]) -> Params:
         raise ParamError(key, f"unknown parameter; allowed: {names}") from None
     if error["type"] == "missing":
         raise ParamError(key, f"missing; required parameters: {names}") from None
-    raise ParamError(key, f"got {error.get('input')!r}; allowed: {allowed_text(model, key)}") from None
+    raise ParamError(key, f"got {short_repr(error.get('input'))}; allowed: {allowed_text(model, key)}") from None

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corrupt_bench.io import atomic_write_bytes, is_temporary
+from corrupt_bench.io import atomic_write_bytes, confined, is_temporary
 from corrupt_bench.layout import (
     CAMERA_FILE_NAME,
     IGNORED_DIRS,
@@ -171,7 +171,7 @@ def build_lock(
 
 
 def write_lock(out: Path, lock: dict) -> None:
-    atomic_write_bytes(out / LOCK_NAME, (json.dumps(lock, sort_keys=True, indent=1) + "\n").encode())
+    atomic_write_bytes(confined(out, LOCK_NAME), (json.dumps(lock, sort_keys=True, indent=1) + "\n").encode())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,12 +278,11 @@ def _check_root_files(out: Path, lock: dict, report: VerifyReport) -> None:
     manifest_file = out / MANIFEST_NAME
     info = lock.get("manifest", {})
     if manifest_file.is_file() and info.get("digest"):
-        import yaml
-
         from corrupt_bench.generate.manifest import parse_manifest
+        from corrupt_bench.safe_yaml import load_yaml
 
         try:
-            digest = parse_manifest(yaml.safe_load(manifest_file.read_text()), manifest_file, False).digest()
+            digest = parse_manifest(load_yaml(manifest_file, "stored manifest"), manifest_file, False).digest()
         except Exception:  # any fault in the stored manifest is an alteration
             digest = None
         if digest != info["digest"]:

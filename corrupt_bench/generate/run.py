@@ -31,13 +31,17 @@ from corrupt_bench.io import atomic_write_bytes, confined, is_temporary, remove_
 from corrupt_bench.layout import (
     CAMERA_FILE_NAME,
     CLEAN,
+    DONE_DIR,
+    LOCK_NAME,
     MANIFEST_NAME,
+    OUTPUT_LOCK_NAME,
     RUN_LOG_NAME,
     STATE_DIR,
     image_folder,
     image_name,
     label_path,
 )
+from corrupt_bench.outdir import output_lock
 
 # rough sizes assumed by --dry-run: bytes per output pixel (RGB) plus a per-file header; JPEG q95 of
 # person crops is ~0.3 B/px clean and ~1 B/px under pixel noise, PNG ~1.6 B/px
@@ -261,25 +265,53 @@ def estimate_bytes(manifest: Manifest, units: Plan) -> int:
     return size + rows * BYTES_PER_LABEL_ROW
 
 
+def _is_state(path: Path) -> bool:
+    """Files and folders of an output folder that are not the benchmark: run state, the folder lock and
+    the temporaries of an interrupted write."""
+    return path.name in (STATE_DIR, OUTPUT_LOCK_NAME) or is_temporary(path.name)
+
+
 def _check_out(out: Path, manifest: Manifest) -> None:
-    """Refuse an output folder that holds another manifest's benchmark."""
+    """Refuse an output folder that holds another manifest's benchmark (or anything that is not a
+    benchmark). A folder whose only content is the state or the temporaries of a run killed before its
+    first manifest.yaml was in place (or a manifest.yaml that cannot be read while no unit is done) is
+    the start of this run: it is resumed."""
+    if out.exists() and not out.is_dir():
+        raise UserError("output path exists and is not a folder", out)
     stored = out / MANIFEST_NAME
     if stored.is_file():
-        import yaml
-
         from corrupt_bench.generate.manifest import parse_manifest
+        from corrupt_bench.safe_yaml import load_yaml
 
         try:
-            digest = parse_manifest(yaml.safe_load(stored.read_text()), stored, False).digest()
+            digest = parse_manifest(load_yaml(stored, "stored manifest"), stored, False).digest()
         except UserError:
             digest = None
+        if digest is None and not (out / LOCK_NAME).exists() and not any((out / DONE_DIR).rglob("*.json")):
+            return  # a first manifest.yaml cut short (no unit finished yet): rewritten by this run
         if digest != manifest.digest():
             raise UserError(
                 "this folder holds a benchmark of another manifest (or another version of it); use a new --out",
                 out,
             )
-    elif out.exists() and any(p.name != STATE_DIR for p in out.iterdir()):
+    elif out.is_dir() and any(not _is_state(p) for p in out.iterdir()):
         raise UserError("output folder is not empty and holds no manifest.yaml of a benchmark", out)
+
+
+def _check_paths(out: Path, units: Plan) -> None:
+    """Every folder this run writes resolves inside `out` (a symbolic link below it that leads outside is
+    refused before anything is written; each write checks again)."""
+    if not out.is_dir():
+        return
+    for name in (MANIFEST_NAME, CAMERA_FILE_NAME, LOCK_NAME, RUN_LOG_NAME):
+        confined(out, *(STATE_DIR, name) if name == RUN_LOG_NAME else (name,))
+    confined(out, DONE_DIR)
+    for unit in units.units:
+        lockmod.marker_path(out, unit.key)
+        seq = unit.seq
+        label_path(out, unit.variant, unit.corruption, unit.severity, seq.subject, seq.sequence)
+        for camera in unit.cameras:
+            image_folder(out, unit.variant, unit.corruption, unit.severity, seq.subject, seq.sequence, camera)
 
 
 def generate(
@@ -292,19 +324,34 @@ def generate(
     show_progress: bool = True,
     cache: Path | None = None,
 ) -> GenerateSummary:
-    """Generate (or finish) the benchmark of a manifest into `out` and write lock.json."""
+    """Generate (or finish) the benchmark of a manifest into `out` and write lock.json.
+
+    Every check that needs no output runs first (manifest, source, plan, the folder's content), so a
+    fault leaves no folder behind; then `out` is created and held (`corrupt_bench.outdir`: a second
+    run into it exits naming this one) while the benchmark is written."""
+    started = time.perf_counter()
+    manifest, config, units, voc_dir = prepare(manifest_ref, source, voc, cache)
+    out = Path(out)
+    _check_out(out, manifest)
+    _check_paths(out, units)
+    with output_lock(out, "generate"):
+        _check_out(out, manifest)  # again, now that no other run can change it
+        return _generate_into(out, manifest, config, units, voc_dir, workers, executor, show_progress, started)
+
+
+def _generate_into(
+    out: Path, manifest: Manifest, config: SourceConfig, units: Plan, voc_dir: str | None, workers: int, executor,
+    show_progress: bool, started: float,
+) -> GenerateSummary:
+    """The body of `generate`, run while this process holds `out`."""
     import yaml
 
     from corrupt_bench.executors.local import LocalExecutor
     from corrupt_bench.progress import progress
 
-    started = time.perf_counter()
-    manifest, config, units, voc_dir = prepare(manifest_ref, source, voc, cache)
-    out = Path(out)
-    _check_out(out, manifest)
-    out.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(out)  # of root files (manifest, cameras, lock) a killed run was writing
     atomic_write_bytes(
-        out / MANIFEST_NAME,
+        confined(out, MANIFEST_NAME),
         yaml.safe_dump(canonical_dict(manifest), sort_keys=False, allow_unicode=True).encode(),
     )
     # The calibration the labels were computed with travels with the benchmark (a synthetic source rendered
@@ -312,14 +359,14 @@ def generate(
     from corrupt_bench.data.cameras import camera_file_for
 
     source_dir = Path(config.path) if config.kind != "vp3d_npz" else None
-    atomic_write_bytes(out / CAMERA_FILE_NAME, camera_file_for(source_dir).read_bytes())
+    atomic_write_bytes(confined(out, CAMERA_FILE_NAME), camera_file_for(source_dir).read_bytes())
     ctx = RunContext(str(out.resolve()), manifest.model_dump_json(), config, voc_dir, manifest.seed)
     todo = [u for u in units.units if lockmod.read_marker(out, u.key) is None]
     executor = executor if executor is not None else LocalExecutor(workers)
     results = executor.map(partial(run_unit, ctx), todo, staging=unit_staging(ctx))
     if show_progress:
         results = progress(results, total=len(todo), description=f"generate {manifest.name}")
-    log_path = out / STATE_DIR / RUN_LOG_NAME
+    log_path = confined(out, STATE_DIR, RUN_LOG_NAME)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     frames = images = 0
     with log_path.open("a", encoding="utf-8") as log:

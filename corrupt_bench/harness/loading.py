@@ -109,12 +109,12 @@ def load_config_file(path: str | Path | None) -> dict:
     """A YAML/JSON model config file given on the command line ({} for None)."""
     if path is None:
         return {}
-    import yaml
+    from corrupt_bench.safe_yaml import load_yaml
 
     path = Path(path)
     if not path.is_file():
         raise UserError("config file not found", path)
-    data = yaml.safe_load(path.read_text())
+    data = load_yaml(path, "model config")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from corrupt_bench.errors import UserError
 from corrupt_bench.io import atomic_write_bytes
 from corrupt_bench.resources import resource_dir
+from corrupt_bench.safe_yaml import load_yaml
 
 WEIGHTS = "model.safetensors"
 META = "model.json"
@@ -24,9 +23,9 @@ def load_config(model: str, config: str | Path) -> dict[str, Any]:
         path = resource_dir("baselines") / model / f"{config}.yaml"
     if not path.is_file():
         raise UserError(f"no config '{config}' for model '{model}'", path)
-    data = yaml.safe_load(path.read_text())
+    data = load_yaml(path, "model config")
     if not isinstance(data, dict):
-        raise UserError("a model config must be a YAML mapping", path)
+        raise UserError("a model config must be a YAML mapping of keys", path)
     return data
 
 
