@@ -34,18 +34,23 @@ def is_temporary(name: str) -> bool:
     return bool(_TEMP_NAME.match(name))
 
 
-def _file_mode() -> int:
-    """0666 less the process umask (read without changing it where the platform allows)."""
+def current_umask() -> int:
+    """The process umask (read without changing it where the platform allows)."""
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
                 if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
+                    return int(line.split()[1], 8)
     except (OSError, ValueError):
         pass
     mask = os.umask(0o022)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def _file_mode() -> int:
+    """0666 less the process umask."""
+    return 0o666 & ~current_umask()
 
 
 @contextlib.contextmanager

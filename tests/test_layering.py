@@ -23,7 +23,7 @@ import pytest
 
 PACKAGE = "corrupt_bench"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
-BOTTOM = {"errors", "io", "layout", "progress", "resources", "cli_utils", "_version", "safe_yaml", "outdir"}
+BOTTOM = {"errors", "io", "layout", "progress", "resources", "cli_utils", "_version", "safe_yaml", "outdir", "processes"}
 LAYERS = {"data": 1, "executors": 1, "engine": 2, "models": 2, "generate": 3, "harness": 3, "reports": 4}
 TOP = {"cli", "demo", "__init__"}
 # what the harness may take from models: the protocol and the one way in, never an implementation

@@ -23,7 +23,7 @@ from corrupt_bench.executors.base import Staging
 from corrupt_bench.generate import lock as lockmod
 from corrupt_bench.generate.clips import ClipChunk, UnitFrames, chunk_length, overlap_frames
 from corrupt_bench.generate.labels import append_rows, empty_columns
-from corrupt_bench.generate.manifest import Manifest, canonical_dict, load_manifest
+from corrupt_bench.generate.manifest import Manifest, canonical_dict, check_against_source, load_manifest
 from corrupt_bench.generate.planner import Plan, WorkUnit, plan
 from corrupt_bench.generate.sources import SourceConfig, open_source, resolve_source
 from corrupt_bench.generate.writers import decode_image, labels_table, write_image, write_labels
@@ -249,7 +249,9 @@ def prepare(
         raise UserError("VOC occluders (voc_occluder, kind: voc) need Pascal VOC objects: give --voc DIR (VOCdevkit/VOC2012) or voc:", path)
     if voc_dir is not None and not voc_dir.is_dir():
         raise UserError("VOC folder not found", voc_dir)
-    units = plan(manifest, source_reader.sequences())
+    sequences = source_reader.sequences()
+    check_against_source(manifest, sequences, config.path, path)
+    units = plan(manifest, sequences)
     if not units.units:
         raise UserError("the manifest selects no sequence of this source", path)
     return manifest, config, units, None if voc_dir is None else str(voc_dir.resolve())
