@@ -14,6 +14,21 @@ class UserError(Exception):
         super().__init__(f"{self.path}: {message}" if self.path is not None else message)
 
 
+def validation_text(exc: Exception) -> str:
+    """One line for a pydantic ValidationError (its first error: key, message, a bounded input) or any exception."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            first = errors()[0]
+            key = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"
+            shown = f" (got {short_repr(first['input'])})" if "input" in first and first.get("type") != "missing" else ""
+            return f"key '{key}': {first.get('msg', 'invalid')}{shown}"
+        except (TypeError, IndexError, KeyError, AttributeError):
+            pass
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def short_repr(value: object, limit: int = 60) -> str:
     """A bounded repr for error messages: never the whole of a large or deeply nested input."""
     import reprlib

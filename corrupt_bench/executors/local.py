@@ -27,8 +27,9 @@ def _worker_died(pool: ProcessPoolExecutor, exc: BrokenProcessPool) -> UserError
     """One line for a worker killed under the pool (OOM killer, kill -9); finished units are kept."""
     from corrupt_bench.processes import pool_exit_codes, worker_died
 
+    codes = pool_exit_codes(pool)  # before shutdown: it forgets its processes
     pool.shutdown(wait=True, cancel_futures=True)
-    return worker_died(exc, exit_codes=pool_exit_codes(pool))
+    return worker_died(exc, exit_codes=codes)
 
 
 def _init_worker() -> None:

@@ -301,8 +301,9 @@ def verify(out: Path, lock: dict | None = None, show_progress: bool = False, wor
     except BrokenProcessPool as exc:
         from corrupt_bench.processes import pool_exit_codes, worker_died
 
+        codes = pool_exit_codes(pool)  # before shutdown: it forgets its processes
         pool.shutdown(wait=True, cancel_futures=True)
-        raise worker_died(exc, out, pool_exit_codes(pool)) from None
+        raise worker_died(exc, out, codes) from None
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

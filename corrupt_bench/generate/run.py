@@ -226,6 +226,16 @@ def unit_staging(ctx: RunContext) -> Staging:
     return Staging(remote=partial(staged_unit, ctx), land=partial(land_unit, Path(ctx.out)))
 
 
+def uses_occluder_bank(manifest: Manifest) -> bool:
+    """Whether a cell of the manifest pastes objects of an occluder bank (VOC on a real source)."""
+    return any(
+        corruption_for(manifest, v.name, c.name).params(s).uses_occluder_bank()
+        for v in manifest.variants
+        for c in v.corruptions
+        for s in c.severities
+    )
+
+
 def prepare(
     manifest_ref: str | Path,
     source: Path | None = None,
@@ -239,12 +249,7 @@ def prepare(
     if manifest.output.format != "keypoints" and not source_reader.has_images:
         raise UserError(f"source kind {config.kind!r} has no images; use output.format: keypoints", path)
     voc_dir = voc if voc is not None else (Path(manifest.voc) if manifest.voc else None)
-    uses_voc = any(
-        corruption_for(manifest, v.name, c.name).params(s).uses_occluder_bank()
-        for v in manifest.variants
-        for c in v.corruptions
-        for s in c.severities
-    )
+    uses_voc = uses_occluder_bank(manifest)
     if uses_voc and voc_dir is None and config.kind != "synthetic":
         raise UserError("VOC occluders (voc_occluder, kind: voc) need Pascal VOC objects: give --voc DIR (VOCdevkit/VOC2012) or voc:", path)
     if voc_dir is not None and not voc_dir.is_dir():
@@ -254,6 +259,10 @@ def prepare(
     units = plan(manifest, sequences)
     if not units.units:
         raise UserError("the manifest selects no sequence of this source", path)
+    check_values = getattr(source_reader, "check_values", None)  # sources read whole at opening have none
+    if check_values is not None:
+        for seq, cameras in sorted({(u.seq, u.cameras) for u in units.units}, key=lambda sc: (sc[0].subject, sc[0].sequence)):
+            check_values(seq, cameras)
     return manifest, config, units, None if voc_dir is None else str(voc_dir.resolve())
 
 
@@ -333,6 +342,8 @@ def generate(
     run into it exits naming this one) while the benchmark is written."""
     started = time.perf_counter()
     manifest, config, units, voc_dir = prepare(manifest_ref, source, voc, cache)
+    if voc_dir is not None and uses_occluder_bank(manifest):
+        _occluder_bank(voc_dir)  # cut (and cached) before any output: a damaged VOC file stops the run here
     out = Path(out)
     _check_out(out, manifest)
     _check_paths(out, units)

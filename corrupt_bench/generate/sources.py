@@ -61,6 +61,13 @@ class RawSource:
     def video(self, seq: SequenceInfo, camera_id: str):
         return self.reader.video(self._refs[(seq.subject, seq.sequence)], camera_id)
 
+    def check_values(self, seq: SequenceInfo, cameras: tuple[str, ...]) -> None:
+        """Read the mocap and 2D files a unit of `seq` will read (UserError on NaN, infinity, a bad shape),
+        so such a fault stops `generate` before it writes anything."""
+        self.poses_world(seq)
+        for camera_id in cameras:
+            self.poses_2d(seq, camera_id)
+
 
 class Vp3dSource:
     """VideoPose3D's `data_3d_h36m.npz` (+ `data_2d_h36m_gt.npz` when present, else projected 2D)."""

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from corrupt_bench.errors import UserError
+from corrupt_bench.errors import UserError, validation_text
+
+MAX_PARAMETERS = 2_000_000_000  # a model config asking for more (8 GB of float32) is refused unbuilt
 
 
 def resolve_device(device: str | None = None) -> str:
@@ -75,12 +77,13 @@ def load_model(spec: str, checkpoint: str | Path | None = None, device: str | No
         cfg = dict(meta.get("config") or {})
         digest = file_digest(resolve_checkpoint(checkpoint))[:16]
     cfg.update(config or {})
+    _refuse_oversized(factory, cfg, state, spec, checkpoint)
     try:
         model = factory(cfg, resolve_device(device))
     except UserError:
         raise
     except (ValueError, TypeError, KeyError) as exc:
-        raise UserError(f"cannot build model '{spec}': {exc}") from exc
+        raise UserError(f"cannot build model '{spec}': {validation_text(exc)}", checkpoint) from None
     if state is not None:
         module = getattr(model, "module", None)
         if module is None:
@@ -95,6 +98,34 @@ def load_model(spec: str, checkpoint: str | Path | None = None, device: str | No
     if getattr(model, "module", None) is not None:
         model.module.eval()
     return LoadedModel(model, spec, cfg, digest)
+
+
+def _refuse_oversized(factory, cfg: dict, state: dict | None, spec: str, checkpoint) -> None:
+    """Refuse, before any memory is allocated, a config whose model would be larger than its checkpoint's
+    weights (every parameter must come from them) or than MAX_PARAMETERS without a checkpoint.
+
+    The model is built once on PyTorch's `meta` device (shapes only, no memory). A factory that cannot
+    build there is not pre-checked: its real build and `load_state_dict` check the shapes."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            probe = factory(dict(cfg), "meta")
+        module = getattr(probe, "module", None)
+        planned = None if module is None else sum(p.numel() for p in module.parameters())
+    except Exception:  # see the docstring: the real build reports its own fault
+        return
+    if planned is None:
+        return
+    held = None if state is None else sum(int(t.numel()) for t in state.values())
+    if held is not None and planned > held:
+        raise UserError(
+            f"the checkpoint's config asks for a model '{spec}' of {planned:,} parameters but its weights hold "
+            f"{held:,} values: refused before building it",
+            checkpoint,
+        )
+    if held is None and planned > MAX_PARAMETERS:
+        raise UserError(f"the config asks for a model '{spec}' of {planned:,} parameters (more than {MAX_PARAMETERS:,}): refused")
 
 
 def load_predictor(spec: str, checkpoint: str | Path | None = None, device: str | None = None, config: dict | None = None):

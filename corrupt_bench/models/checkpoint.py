@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +76,13 @@ def load_checkpoint(path: str | Path) -> tuple[dict, dict]:
     meta: dict = {}
     if meta_path.is_file():
         try:
-            meta = json.loads(meta_path.read_text())
+            meta = json.loads(meta_path.read_bytes())
         except json.JSONDecodeError as exc:
-            raise UserError(f"checkpoint config is not valid JSON (line {exc.lineno})", meta_path) from exc
+            raise UserError(f"checkpoint config is not valid JSON (line {exc.lineno})", meta_path) from None
+        except (ValueError, RecursionError) as exc:  # not UTF-8, nested too deeply
+            raise UserError(f"checkpoint config is not valid JSON ({type(exc).__name__})", meta_path) from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict):
+            raise UserError("checkpoint config must be a JSON object (with 'model' and a 'config' object)", meta_path)
     try:
         if weights.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -86,10 +91,19 @@ def load_checkpoint(path: str | Path) -> tuple[dict, dict]:
         else:
             state = torch.load(weights, map_location="cpu", weights_only=True)
             if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-                meta = {**state.get("meta", {}), **meta}
+                stored = state.get("meta", {})
+                meta = {**(stored if isinstance(stored, dict) else {}), **meta}
                 state = state["state_dict"]
     except UserError:
         raise
+    except pickle.UnpicklingError:  # torch's own message goes on to advise weights_only=False: never
+        raise UserError(
+            "refused: this .pt file holds Python objects besides tensors, and loading them could run code; "
+            "corrupt-bench loads .pt files only as weights (weights_only=True): save a plain state_dict or safetensors",
+            weights,
+        ) from None
     except Exception as exc:
         raise UserError(f"unreadable checkpoint ({type(exc).__name__}: {exc})".splitlines()[0], weights) from exc
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise UserError("checkpoint holds no state_dict (a mapping of parameter names to tensors)", weights)
     return state, meta

@@ -19,14 +19,24 @@ def train(
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)."),
 ) -> None:
     """Train a reference model; writes safetensors weights + JSON config and a CSV log."""
+    from pydantic import ValidationError
+
+    from corrupt_bench.cli_utils import check_device
+    from corrupt_bench.errors import UserError, validation_text
     from corrupt_bench.models.checkpoint import load_config
     from corrupt_bench.models.registry import get_trainer
+    from corrupt_bench.outdir import output_lock
 
     trainer = get_trainer(name)
     cfg = load_config(name, config)
     if epochs is not None:
         cfg = {**cfg, "epochs": epochs}
-    result = trainer(cfg, data=data, out=out, device=device)
+    check_device(device)
+    with output_lock(out, "train"):  # a second train run into --out exits naming this one
+        try:
+            result = trainer(cfg, data=data, out=out, device=device)
+        except ValidationError as exc:  # the model's config schema refused a key of --config
+            raise UserError(f"invalid model config: {validation_text(exc)}", config) from None
     typer.echo(f"{name}: loss {result.first_loss:.4g} -> {result.last_loss:.4g}; checkpoint {result.checkpoint}")
 
 
