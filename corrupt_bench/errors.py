@@ -10,8 +10,20 @@ class UserError(Exception):
 
     def __init__(self, message: str, path: str | Path | None = None):
         self.path = None if path is None else Path(path)
-        self.fault = message
-        super().__init__(f"{self.path}: {message}" if self.path is not None else message)
+        self.fault = one_line(message)
+        super().__init__(one_line(f"{self.path}: {message}") if self.path is not None else self.fault)
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {0x2028: "\\u2028", 0x2029: "\\u2029"} | {
+    0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+MAX_MESSAGE_CHARS = 2000
+
+
+def one_line(text: str) -> str:
+    """`text` as one printable line: control characters escaped (a key or a file name given by the user may
+    hold a newline), at most MAX_MESSAGE_CHARS characters."""
+    text = str(text).translate(_CONTROL)
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 3] + "..."
 
 
 def validation_text(exc: Exception) -> str:

@@ -119,8 +119,9 @@ def parse_yaml(text: str, path: str | Path | None = None, what: str = "YAML") ->
     """Parse YAML text under the rules of this module; a fault is a one-line UserError naming `path`."""
     if len(text) > MAX_BYTES:
         raise UserError(f"{what} is larger than {MAX_BYTES // 1024} KiB; refused", path)
-    loader = _StrictLoader(text)
+    loader = None
     try:
+        loader = _StrictLoader(text)  # the reader checks the characters here
         return loader.get_single_data()
     except _Refused as exc:
         raise UserError(f"invalid YAML{_where(exc.mark)}: {exc.message}", path) from None
@@ -136,7 +137,8 @@ def parse_yaml(text: str, path: str | Path | None = None, what: str = "YAML") ->
         # a constructor of an implicit scalar (an impossible date, an integer of thousands of digits)
         raise UserError(f"invalid YAML: a value cannot be read ({type(exc).__name__}: {str(exc)[:120]})", path) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_yaml(path: str | Path, what: str = "YAML") -> Any:

@@ -29,6 +29,14 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
     ordered: ClassVar[tuple[tuple[str, str], ...]] = ()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_negative_zero(cls, data: Any) -> Any:
+        """-0.0 is 0.0 (found by fuzzing: `uniform(-m, m)` refuses m = -0.0, which passes `ge=0`)."""
+        if isinstance(data, dict):
+            return {k: 0.0 if isinstance(v, float) and v == 0.0 else v for k, v in data.items()}
+        return data
+
     @model_validator(mode="after")
     def _check_ordered(self) -> Params:
         for low, high in self.ordered:
