@@ -70,8 +70,9 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
         if tmp.exists():
             os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        _name_the_file(exc, path)
         raise
 
 
@@ -85,10 +86,18 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             handle.write(data)
         os.chmod(name, _file_mode())
         os.replace(name, path)
-    except BaseException:
+    except BaseException as exc:
         Path(name).unlink(missing_ok=True)
+        _name_the_file(exc, path)
         raise
     return path
+
+
+def _name_the_file(exc: BaseException, path: Path) -> None:
+    """An OSError of a write (disk full, quota, file-size limit) often carries no file name: give it the
+    file being written, so the one-line error names it."""
+    if isinstance(exc, OSError) and exc.filename is None:
+        exc.filename = str(path)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

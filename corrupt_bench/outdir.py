@@ -58,22 +58,32 @@ def _make_folder(out: Path) -> list[Path]:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise UserError("output path exists and is not a folder" if probe == out else "a parent of the output path is a file", probe)
+    created = []
     for folder in reversed(missing):
         try:
             folder.mkdir()
-        except FileExistsError:
+        except FileExistsError:  # made meanwhile by another process: not ours to remove
             if not folder.is_dir():
                 raise UserError("output path exists and is not a folder", folder) from None
-    return missing
+        else:
+            created.append(folder)
+    return created[::-1]
 
 
-def _holder(path: Path) -> str:
-    """'pid N (command)' of the process that holds the lock, as it wrote it."""
-    try:
-        info = json.loads(path.read_text(encoding="utf-8") or "{}")
-        return f"pid {int(info['pid'])} ({str(info['command'])[:MAX_COMMAND_CHARS]})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "a process that has not yet written its name"
+def _holder(path: Path, wait: float = 1.0) -> str:
+    """'pid N (command)' of the process that holds the lock, as it wrote it (a holder that has just taken
+    the lock may not have written yet: read again for up to `wait` seconds)."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+            return f"pid {int(info['pid'])} ({str(info['command'])[:MAX_COMMAND_CHARS]})"
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() > deadline:
+                return "a process that has not written its name"
+            time.sleep(0.02)
 
 
 def _remove_created(out: Path, created: list[Path], lock_file: Path) -> None:

@@ -20,66 +20,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from fixtures_bench import raw_source
+from fixtures_hostile import (
+    TINY_TEXT,
+    bomb,
+    one_error,
+    override_in_tiny,
+    replace_in_tiny,
+    run,
+    snapshot,
+    temporaries,
+)
 from fixtures_raw import write_raw
 
-from corrupt_bench.cli import main
 from corrupt_bench.cli_utils import system_error
 from corrupt_bench.data.cdf_io import read_pose_cdf, write_pose_cdf
 from corrupt_bench.generate.run import generate
 from corrupt_bench.generate.sources import CACHE_ENV
-from corrupt_bench.io import is_temporary
 from corrupt_bench.layout import LOCK_NAME, OUTPUT_LOCK_NAME
-
-TINY = {
-    "name": "tiny",
-    "version": "1",
-    "paper": "none",
-    "seed": 1,
-    "source": {"kind": "synthetic", "seconds": 1.0, "divisor": 8, "seed": 0},
-    "subjects": ["S9"],
-    "actions": ["Walking"],
-    "cameras": ["54138969"],
-    "frame_step": 2,
-    "max_frames": 4,
-    "crop": {"mode": "person", "margin": 0.15, "size": 32},
-    "output": {"format": "png"},
-    "variants": [{"name": "v", "corruptions": [{"name": "gaussian_noise", "severities": [1]}]}],
-}
-TINY_TEXT = yaml.safe_dump(TINY, sort_keys=False)
-
-
-# --- helpers ----------------------------------------------------------------------------------------
-def run(capsys, *args) -> tuple[int, str, str]:
-    """The CLI, in process: (exit code, stdout, stderr)."""
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_error(code: int, err: str, *needles: str) -> str:
-    """Exit code 2 and exactly one stderr line `error: ...` holding every needle."""
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, f"exit {code}: {err}"
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    return lines[0]
-
-
-def snapshot(root: Path) -> set[str]:
-    """Every path under `root` (files, folders, links), relative."""
-    found = set()
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            found.add(os.path.relpath(os.path.join(dirpath, name), root))
-    return found
-
-
-def temporaries(root: Path) -> list[str]:
-    return sorted(p for p in snapshot(root) if is_temporary(Path(p).name))
 
 
 @pytest.fixture(scope="module")
@@ -106,81 +64,60 @@ def source(cache, bench) -> Path:
 
 
 # --- 1. manifests: YAML and schema ------------------------------------------------------------------
-def _bomb(where: str) -> str:
-    levels = ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
-    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
-    refs = "refs:\n" + "\n".join(f"  {line}" for line in levels) + "\n"
-    if where == "seed":
-        return refs + _replace("seed: 1\n", "seed: *a8\n")
-    return refs + _override("gaussian_noise", "{sigma: *a8}")
-
-
-def _replace(old: str, new: str) -> str:
-    assert old in TINY_TEXT, old
-    return TINY_TEXT.replace(old, new, 1)
-
-
-def _override(corruption: str, params: str) -> str:
-    return _replace(
-        "  - name: gaussian_noise\n    severities:\n    - 1\n",
-        f"  - name: {corruption}\n    severities:\n    - 1\n    overrides: {{1: {params}}}\n",
-    )
-
-
 MANIFEST_CASES = {
     # YAML: aliases, tags, depth, duplicates, size, encoding, constructors
-    "alias_bomb_seed": (_bomb("seed"), "anchor"),
-    "alias_bomb_overrides": (_bomb("overrides"), "anchor"),
-    "one_alias": (_replace("seed: 1\n", "seed: &s 1\nnotes: [*s]\n"), "anchor"),
+    "alias_bomb_seed": (bomb("seed"), "anchor"),
+    "alias_bomb_overrides": (bomb("overrides"), "anchor"),
+    "one_alias": (replace_in_tiny("seed: 1\n", "seed: &s 1\nnotes: [*s]\n"), "anchor"),
     "merge_key": (TINY_TEXT + "<<: {seed: 2}\n", "merge key"),
-    "tag_int_abc": (_replace("seed: 1", "seed: !!int abc"), "!!int"),
-    "tag_float_empty": (_replace("seed: 1", "seed: !!float ''"), "!!float"),
-    "tag_timestamp_abc": (_replace("seed: 1", "seed: !!timestamp abc"), "!!timestamp"),
-    "tag_python_object": (_replace("seed: 1", "seed: !!python/object/apply:os.system [echo]"), "!!python/object/apply:os.system"),
-    "tag_binary": (_replace("seed: 1", "seed: !!binary '%%%'"), "!!binary"),
-    "tag_local": (_replace("seed: 1", "seed: !env HOME"), "!env"),
+    "tag_int_abc": (replace_in_tiny("seed: 1", "seed: !!int abc"), "!!int"),
+    "tag_float_empty": (replace_in_tiny("seed: 1", "seed: !!float ''"), "!!float"),
+    "tag_timestamp_abc": (replace_in_tiny("seed: 1", "seed: !!timestamp abc"), "!!timestamp"),
+    "tag_python_object": (replace_in_tiny("seed: 1", "seed: !!python/object/apply:os.system [echo]"), "!!python/object/apply:os.system"),
+    "tag_binary": (replace_in_tiny("seed: 1", "seed: !!binary '%%%'"), "!!binary"),
+    "tag_local": (replace_in_tiny("seed: 1", "seed: !env HOME"), "!env"),
     "nested_20000_lists": (TINY_TEXT + "notes: " + "[" * 20000 + "]" * 20000 + "\n", "nesting deeper than"),
     "duplicate_key": (TINY_TEXT + "seed: 2\n", "duplicate key 'seed'"),
-    "impossible_date": (_replace("version: '1'", "version: 2001-13-45"), "month must be in 1..12"),
-    "integer_of_5000_digits": (_replace("seed: 1", "seed: " + "9" * 5000), "cannot be read"),
+    "impossible_date": (replace_in_tiny("version: '1'", "version: 2001-13-45"), "month must be in 1..12"),
+    "integer_of_5000_digits": (replace_in_tiny("seed: 1", "seed: " + "9" * 5000), "cannot be read"),
     "unhashable_key": (TINY_TEXT + "? [1, 2]\n: 3\n", "plain value"),
-    "unclosed_bracket": (_replace("subjects:\n- S9", "subjects: [S9"), "invalid YAML at line"),
+    "unclosed_bracket": (replace_in_tiny("subjects:\n- S9", "subjects: [S9"), "invalid YAML at line"),
     "not_a_mapping": ("- 1\n- 2\n", "must be a YAML mapping"),
     "empty_file": ("", "must be a YAML mapping"),
     "larger_than_1_MiB": (TINY_TEXT + "description: '" + "x" * (1 << 20) + "'\n", "larger than 1024 KiB"),
     "nul_byte": (TINY_TEXT + "notes: ['\x00']\n", "special characters"),
     # schema: types, finiteness, bounds
-    "severities_true": (_replace("severities:\n    - 1", "severities:\n    - true"), "severities must be integers"),
-    "severities_string": (_replace("severities:\n    - 1", "severities:\n    - '1'"), "valid integer"),
-    "seed_nan": (_replace("seed: 1", "seed: .nan"), "valid integer"),
-    "seed_inf": (_replace("seed: 1", "seed: .inf"), "valid integer"),
-    "seed_float": (_replace("seed: 1", "seed: 1.0"), "valid integer"),
-    "seed_bool": (_replace("seed: 1", "seed: true"), "valid integer"),
-    "seed_negative": (_replace("seed: 1", "seed: -1"), "greater than or equal to 0"),
-    "seed_2_to_70": (_replace("seed: 1", f"seed: {2**70}"), "less than or equal to"),
-    "seconds_nan": (_replace("seconds: 1.0", "seconds: .nan"), "source.seconds"),
-    "seconds_inf": (_replace("seconds: 1.0", "seconds: .inf"), "source.seconds"),
-    "margin_nan": (_replace("margin: 0.15", "margin: .nan"), "crop.margin"),
-    "frame_step_0": (_replace("frame_step: 2", "frame_step: 0"), "frame_step"),
-    "max_frames_huge": (_replace("max_frames: 4", "max_frames: 100000000000000"), "max_frames"),
-    "quality_string": (_replace("format: png", "format: png\n  quality: high"), "output.quality"),
+    "severities_true": (replace_in_tiny("severities:\n    - 1", "severities:\n    - true"), "severities must be integers"),
+    "severities_string": (replace_in_tiny("severities:\n    - 1", "severities:\n    - '1'"), "valid integer"),
+    "seed_nan": (replace_in_tiny("seed: 1", "seed: .nan"), "valid integer"),
+    "seed_inf": (replace_in_tiny("seed: 1", "seed: .inf"), "valid integer"),
+    "seed_float": (replace_in_tiny("seed: 1", "seed: 1.0"), "valid integer"),
+    "seed_bool": (replace_in_tiny("seed: 1", "seed: true"), "valid integer"),
+    "seed_negative": (replace_in_tiny("seed: 1", "seed: -1"), "greater than or equal to 0"),
+    "seed_2_to_70": (replace_in_tiny("seed: 1", f"seed: {2**70}"), "less than or equal to"),
+    "seconds_nan": (replace_in_tiny("seconds: 1.0", "seconds: .nan"), "source.seconds"),
+    "seconds_inf": (replace_in_tiny("seconds: 1.0", "seconds: .inf"), "source.seconds"),
+    "margin_nan": (replace_in_tiny("margin: 0.15", "margin: .nan"), "crop.margin"),
+    "frame_step_0": (replace_in_tiny("frame_step: 2", "frame_step: 0"), "frame_step"),
+    "max_frames_huge": (replace_in_tiny("max_frames: 4", "max_frames: 100000000000000"), "max_frames"),
+    "quality_string": (replace_in_tiny("format: png", "format: png\n  quality: high"), "output.quality"),
     "unknown_key": (TINY_TEXT + "frame_stpe: 2\n", "unknown key 'frame_stpe'"),
     # overrides: types, NaN, bounds that cap time and memory
-    "override_sigma_abc": (_override("gaussian_noise", "{sigma: abc}"), "sigma"),
-    "override_sigma_nan": (_override("gaussian_noise", "{sigma: .nan}"), "got nan"),
-    "override_sigma_inf": (_override("gaussian_noise", "{sigma: .inf}"), "got inf"),
-    "override_block_dropout_count_1e9": (_override("block_dropout", "{count: 1000000000}"), "count"),
-    "override_motion_blur_length_223084": (_override("motion_blur", "{length: 223084}"), "length"),
-    "override_shot_noise_photons_bool": (_override("shot_noise", "{photons: true}"), "photons"),
-    "override_unknown_parameter": (_override("gaussian_noise", "{sigmaa: 0.1}"), "unknown parameter"),
-    "override_severity_9": (_replace("severities:\n    - 1", "severities:\n    - 1\n    overrides: {9: {sigma: 0.1}}"), "severity 9"),
-    "override_severity_true": (_replace("severities:\n    - 1", "severities:\n    - 1\n    overrides: {true: {sigma: 0.1}}"), "severities (integers)"),
+    "override_sigma_abc": (override_in_tiny("gaussian_noise", "{sigma: abc}"), "sigma"),
+    "override_sigma_nan": (override_in_tiny("gaussian_noise", "{sigma: .nan}"), "got nan"),
+    "override_sigma_inf": (override_in_tiny("gaussian_noise", "{sigma: .inf}"), "got inf"),
+    "override_block_dropout_count_1e9": (override_in_tiny("block_dropout", "{count: 1000000000}"), "count"),
+    "override_motion_blur_length_223084": (override_in_tiny("motion_blur", "{length: 223084}"), "length"),
+    "override_shot_noise_photons_bool": (override_in_tiny("shot_noise", "{photons: true}"), "photons"),
+    "override_unknown_parameter": (override_in_tiny("gaussian_noise", "{sigmaa: 0.1}"), "unknown parameter"),
+    "override_severity_9": (replace_in_tiny("severities:\n    - 1", "severities:\n    - 1\n    overrides: {9: {sigma: 0.1}}"), "severity 9"),
+    "override_severity_true": (replace_in_tiny("severities:\n    - 1", "severities:\n    - 1\n    overrides: {true: {sigma: 0.1}}"), "severities (integers)"),
     # names
-    "subject_S99": (_replace("- S9", "- S99"), "did you mean 'S9'"),
-    "action_Walkin": (_replace("- Walking", "- Walkin"), "did you mean 'Walking'"),
-    "camera_unknown": (_replace("- '54138969'", "- '54138968'"), "camera '54138968'"),
-    "corruption_unknown": (_replace("name: gaussian_noise", "name: gausian_noise"), "did you mean 'gaussian_noise'"),
-    "variant_escapes": (_replace("- name: v\n", "- name: ../x\n"), "escape the output root"),
+    "subject_S99": (replace_in_tiny("- S9", "- S99"), "did you mean 'S9'"),
+    "action_Walkin": (replace_in_tiny("- Walking", "- Walkin"), "did you mean 'Walking'"),
+    "camera_unknown": (replace_in_tiny("- '54138969'", "- '54138968'"), "camera '54138968'"),
+    "corruption_unknown": (replace_in_tiny("name: gaussian_noise", "name: gausian_noise"), "did you mean 'gaussian_noise'"),
+    "variant_escapes": (replace_in_tiny("- name: v\n", "- name: ../x\n"), "escape the output root"),
 }
 
 
@@ -208,7 +145,7 @@ def test_bad_stored_manifest_is_another_benchmark(bench, tmp_path, capsys):
     """A benchmark folder whose manifest.yaml was replaced by an alias bomb is not resumed into."""
     copy = tmp_path / "copy"
     shutil.copytree(bench, copy)
-    (copy / "manifest.yaml").write_text(_bomb("seed"))
+    (copy / "manifest.yaml").write_text(bomb("seed"))
     manifest = tmp_path / "m.yaml"
     manifest.write_text(TINY_TEXT)
     before = snapshot(tmp_path)
@@ -218,9 +155,9 @@ def test_bad_stored_manifest_is_another_benchmark(bench, tmp_path, capsys):
 
 def test_validate_source_checks_subjects_and_actions(source, tmp_path, capsys):
     manifest = tmp_path / "m.yaml"
-    manifest.write_text(_replace("- S9", "- S11"))  # a Human3.6M subject the source does not hold
+    manifest.write_text(replace_in_tiny("- S9", "- S11"))  # a Human3.6M subject the source does not hold
     one_error(*run(capsys, "validate", manifest, "--source", source)[::2], "S11")
-    manifest.write_text(_replace("- Walking", "- Eating"))
+    manifest.write_text(replace_in_tiny("- Walking", "- Eating"))
     one_error(*run(capsys, "validate", manifest, "--source", source)[::2], "no action 'Eating'")
     manifest.write_text(TINY_TEXT)
     code, out, err = run(capsys, "validate", manifest, "--source", source)
@@ -399,7 +336,7 @@ def test_bad_voc_mask(case, cache, tmp_path, capsys):
     else:
         mask.write_bytes(data)
     manifest = tmp_path / "m.yaml"
-    manifest.write_text(_replace("name: gaussian_noise", "name: voc_occluder"))
+    manifest.write_text(replace_in_tiny("name: gaussian_noise", "name: voc_occluder"))
     before = snapshot(tmp_path)
     one_error(*run(capsys, "generate", manifest, "--voc", voc, "--out", tmp_path / "out")[::2], str(mask), needle)
     assert snapshot(tmp_path) == before
@@ -499,7 +436,7 @@ def test_non_finite_cdf_values_are_refused(folder, value, tmp_path, capsys):
     if folder == "D3_Positions_mono":
         return  # generate reads the mocap and the 2D files, not the camera-frame mono files
     manifest = tmp_path / "m.yaml"
-    manifest.write_text(_replace("kind: synthetic", "kind: h36m_raw"))
+    manifest.write_text(replace_in_tiny("kind: synthetic", "kind: h36m_raw"))
     before = snapshot(tmp_path)
     one_error(*run(capsys, "generate", manifest, "--source", raw, "--out", tmp_path / "out")[::2], str(path), needle)
     assert snapshot(tmp_path) == before
