@@ -18,6 +18,7 @@ import unicodedata
 import pytest
 import yaml
 from engine_frames import test_clip
+from fixtures_hostile import TINY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,23 +33,11 @@ FUZZ = settings(derandomize=True, deadline=None, database=None, suppress_health_
 def fuzz(examples: int) -> settings:
     """Derandomised (a fixed sequence of examples), no deadline (CI machines are slow), no example database."""
     return settings(FUZZ, max_examples=examples)
+
+
 CORRUPTIONS = [c.name for c in list_corruptions()]
 
-BASE_MANIFEST = {
-    "name": "fuzz",
-    "version": "1",
-    "paper": "none",
-    "seed": 1,
-    "source": {"kind": "synthetic", "seconds": 1.0, "divisor": 8, "seed": 0},
-    "subjects": ["S9"],
-    "actions": ["Walking"],
-    "cameras": ["54138969"],
-    "frame_step": 2,
-    "max_frames": 4,
-    "crop": {"mode": "person", "margin": 0.15, "size": 32},
-    "output": {"format": "png", "quality": 95},
-    "variants": [{"name": "v", "corruptions": [{"name": "gaussian_noise", "severities": [1, 2]}]}],
-}
+BASE_MANIFEST = {**TINY, "output": {"format": "png", "quality": 95}}
 
 # values a user (or an attacker) can write in YAML: every scalar type, the edges of numbers, containers
 SCALARS = st.one_of(

@@ -138,13 +138,12 @@ def _kill_leftovers(pids) -> None:
 
 
 # --- parent death --------------------------------------------------------------------------------------------------
-def test_kill_9_of_generate_workers_2_leaves_no_process(setup, tmp_path):
-    out = tmp_path / "out"
-    proc = subprocess.Popen(_cli("generate", setup["manifest"], "--out", out, "--workers", "2"), env=_env(setup),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+def _kill_parent_and_watch(proc: subprocess.Popen, started) -> None:
+    """Once `started()` holds, SIGKILL the CLI process only (not its group) and check that every child it
+    had (pool workers, the resource tracker) is gone within 5 s."""
     family: list[int] = []
     try:
-        assert _wait(lambda: len(_workers(proc.pid)) == 2 and any((out / DONE_DIR).rglob("*.json")), 120), "no work started"
+        assert _wait(lambda: len(_workers(proc.pid)) == 2 and started(), 120), "no work started"
         family = _children(proc.pid)
         assert proc.poll() is None, "the run ended before the kill"
         os.kill(proc.pid, signal.SIGKILL)
@@ -152,23 +151,26 @@ def test_kill_9_of_generate_workers_2_leaves_no_process(setup, tmp_path):
         assert _wait(lambda: not any(_alive(pid) for pid in family), 5.0), [p for p in family if _alive(p)]
     finally:
         _kill_leftovers(family)
+
+
+def test_kill_9_of_generate_workers_2_leaves_no_process(setup, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_cli("generate", setup["manifest"], "--out", out, "--workers", "2"), env=_env(setup),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    _kill_parent_and_watch(proc, lambda: any((out / DONE_DIR).rglob("*.json")))  # mid-run: a unit is done
     _finish(setup, out)
 
 
 def test_kill_9_of_verify_workers_2_leaves_no_process(setup, tmp_path):
     proc = subprocess.Popen(_cli("verify", setup["reference"], "--workers", "2"), env=_env(setup),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    family: list[int] = []
-    try:
-        assert _wait(lambda: len(_workers(proc.pid)) == 2, 60), "no workers started"
-        time.sleep(0.3)
-        family = _children(proc.pid)
-        assert proc.poll() is None, "verify ended before the kill"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        assert _wait(lambda: not any(_alive(pid) for pid in family), 5.0), [p for p in family if _alive(p)]
-    finally:
-        _kill_leftovers(family)
+    since: list[float] = []  # when both workers were first seen
+
+    def checking() -> bool:
+        since.append(since[0] if since else time.monotonic())
+        return time.monotonic() - since[0] > 0.3
+
+    _kill_parent_and_watch(proc, checking)
 
 
 def test_a_worker_killed_like_the_oom_killer_is_one_line_and_resumes(setup, tmp_path):
