@@ -9,8 +9,8 @@ write (every check that needs no output has run by then, so a fault found earlie
   gets a one-line error that names the holder (its pid and command line, which the holder writes
   into the lock file). The OS releases an flock when its holder dies, even by `kill -9`, so a
   killed run never blocks the next one; the stale pid left in the file is simply overwritten;
-- on a clean exit the lock file is removed; on an error, a folder this call created that holds
-  nothing but the lock file is removed again (nothing left behind).
+- on exit the lock file is removed, and so is a folder this call created that holds nothing else
+  (a fault found before the first output leaves nothing behind).
 
 Where `fcntl` does not exist (Windows) there is no lock: two concurrent runs are not detected.
 
@@ -138,8 +138,7 @@ def output_lock(out: str | Path, command: str) -> Iterator[Path]:
         _remove_created(out, created, lock_file)  # only what holds nothing but the lock goes
         os.close(fd)
         raise
-    with contextlib.suppress(OSError):
-        lock_file.unlink()  # unlinked while still held: a run that opened it now fails, never shares it
+    _remove_created(out, created, lock_file)  # unlinked while still held: a run that opened it fails, never shares it
     os.close(fd)
 
 

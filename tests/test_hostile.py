@@ -516,3 +516,24 @@ def test_stale_lock_of_a_killed_run_does_not_block(bench, tmp_path, capsys):
     manifest.write_text(TINY_TEXT)
     code, out, _ = run(capsys, "generate", manifest, "--out", copy)
     assert code == 0 and "already done" in out and not (copy / OUTPUT_LOCK_NAME).exists()
+
+
+@pytest.mark.parametrize("command", ["generate", "score", "train"])
+def test_a_second_run_into_a_held_folder_names_the_holder(command, bench, source, tmp_path, capsys):
+    """The folder lock (an flock: a second open file of this very process conflicts as another process would)."""
+    from corrupt_bench.outdir import output_lock
+
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(TINY_TEXT)
+    out = tmp_path / "out"
+    args = {
+        "generate": ["generate", manifest, "--out", out],
+        "score": ["score", "--model", "oracle-noise", "--benchmark", bench, "--out", out, "--device", "cpu"],
+        "train": ["train", "tcn-lifter", "--data", source, "--out", out, "--device", "cpu"],
+    }[command]
+    with output_lock(out, "holder"):
+        before = snapshot(tmp_path)
+        code, _, err = run(capsys, *args)
+        one_error(code, err, str(out), f"another {command} run is writing this folder: pid {os.getpid()} (")
+        assert snapshot(tmp_path) == before
+    assert not out.exists()  # the holder created it and, having written nothing, took it away again

@@ -32,6 +32,10 @@ def generate_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print counts and an estimated size; write nothing."),
 ) -> None:
     """Generate a benchmark from a manifest (resumable: rerun the same command after an interruption)."""
+    from corrupt_bench.generate.manifest import load_manifest
+
+    load_manifest(manifest, check_registry=False)  # a hostile file fails here, before OpenCV, SciPy and torch load
+
     from corrupt_bench.executors import make_executor
     from corrupt_bench.generate.run import estimate_bytes, generate, prepare
 

@@ -23,6 +23,7 @@ def train(
 
     from corrupt_bench.cli_utils import check_device
     from corrupt_bench.errors import UserError, validation_text
+    from corrupt_bench.io import remove_temporaries
     from corrupt_bench.models.checkpoint import load_config
     from corrupt_bench.models.registry import get_trainer
     from corrupt_bench.outdir import output_lock
@@ -33,6 +34,7 @@ def train(
         cfg = {**cfg, "epochs": epochs}
     check_device(device)
     with output_lock(out, "train"):  # a second train run into --out exits naming this one
+        remove_temporaries(out)  # of checkpoint writes a killed run left
         try:
             result = trainer(cfg, data=data, out=out, device=device)
         except ValidationError as exc:  # the model's config schema refused a key of --config
