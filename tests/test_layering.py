@@ -3,7 +3,7 @@
 Read from the source with `ast` (nothing is imported), function-level imports included, so an import
 that only works because it is deferred into a function still counts. Layers, bottom to top:
 
-    0  errors io layout progress resources cli_utils _version   (shared facts, no area)
+    0  errors io layout progress resources cli_utils _version safe_yaml outdir processes   (shared facts, no area)
     1  data, executors
     2  engine (uses data), models (uses data)
     3  generate (uses engine), harness (uses models: protocol, loading, registry, checkpoint only)
