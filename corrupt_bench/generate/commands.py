@@ -9,6 +9,16 @@ import typer
 from corrupt_bench.cli_utils import user_errors
 
 
+def _read_yaml_first(manifest: str) -> None:
+    """Read a manifest file's YAML before pydantic, NumPy and the engine are imported, so a hostile file
+    (an alias bomb, 20,000 nested lists) fails in a lean process (built-in names are our own files)."""
+    path = Path(manifest)
+    if path.is_file():
+        from corrupt_bench.safe_yaml import load_yaml
+
+        load_yaml(path, "manifest")
+
+
 def _mb(n: int) -> str:
     return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
 
@@ -32,10 +42,7 @@ def generate_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print counts and an estimated size; write nothing."),
 ) -> None:
     """Generate a benchmark from a manifest (resumable: rerun the same command after an interruption)."""
-    from corrupt_bench.generate.manifest import load_manifest
-
-    load_manifest(manifest, check_registry=False)  # a hostile file fails here, before OpenCV, SciPy and torch load
-
+    _read_yaml_first(manifest)
     from corrupt_bench.executors import make_executor
     from corrupt_bench.generate.run import estimate_bytes, generate, prepare
 
@@ -100,6 +107,7 @@ def validate_command(
     ),
 ) -> None:
     """Check a manifest (schema, names, corruption names, severities, overrides) without running anything."""
+    _read_yaml_first(manifest)
     from corrupt_bench.generate.manifest import check_against_source, load_manifest
 
     spec, path = load_manifest(manifest)
