@@ -187,7 +187,8 @@ def test_a_worker_killed_like_the_oom_killer_is_one_line_and_resumes(setup, tmp_
         _kill_leftovers(family)
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert proc.returncode == 2 and "Traceback" not in err, err
-    assert len(errors) == 1 and "a worker process died (signal SIGKILL" in errors[0] and "rerun the same command" in errors[0]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {out}: a worker process died (signal SIGKILL")
+    assert "rerun the same command" in errors[0]
     _finish(setup, out)
 
 

@@ -349,7 +349,12 @@ def generate(
     _check_paths(out, units)
     with output_lock(out, "generate"):
         _check_out(out, manifest)  # again, now that no other run can change it
-        return _generate_into(out, manifest, config, units, voc_dir, workers, executor, show_progress, started)
+        try:
+            return _generate_into(out, manifest, config, units, voc_dir, workers, executor, show_progress, started)
+        except UserError as exc:
+            if exc.path is not None:
+                raise
+            raise UserError(exc.fault, out) from None  # a fault of the run (a worker died): name the folder to rerun
 
 
 def _generate_into(
