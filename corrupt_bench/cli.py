@@ -55,6 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
+    except OSError as exc:
+        from corrupt_bench.cli_utils import system_error
+
+        error = system_error(exc)
+        if error is None:
+            raise
+        typer.echo(f"error: {error}", err=True)
+        return 2
     except typer.Abort:
         typer.echo("aborted", err=True)
         return 130

@@ -121,9 +121,9 @@ def train_cached(name: str, cfg: dict, source: Path, models_dir: Path, device: s
 
 def _benchmark_views(bench: Path) -> tuple[bool, int]:
     """(has images, number of cameras) of a generated benchmark, read from its manifest copy."""
-    import yaml
+    from corrupt_bench.safe_yaml import load_yaml
 
-    manifest = yaml.safe_load((bench / "manifest.yaml").read_text())
+    manifest = load_yaml(bench / "manifest.yaml", "stored manifest")
     has_images = manifest.get("output", {}).get("format") != "keypoints"
     return has_images, len(manifest.get("cameras", []))
 

@@ -34,18 +34,23 @@ def is_temporary(name: str) -> bool:
     return bool(_TEMP_NAME.match(name))
 
 
-def _file_mode() -> int:
-    """0666 less the process umask (read without changing it where the platform allows)."""
+def current_umask() -> int:
+    """The process umask (read without changing it where the platform allows)."""
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
                 if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
+                    return int(line.split()[1], 8)
     except (OSError, ValueError):
         pass
     mask = os.umask(0o022)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def _file_mode() -> int:
+    """0666 less the process umask."""
+    return 0o666 & ~current_umask()
 
 
 @contextlib.contextmanager
@@ -65,8 +70,9 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
         if tmp.exists():
             os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        _name_the_file(exc, path)
         raise
 
 
@@ -80,10 +86,18 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             handle.write(data)
         os.chmod(name, _file_mode())
         os.replace(name, path)
-    except BaseException:
+    except BaseException as exc:
         Path(name).unlink(missing_ok=True)
+        _name_the_file(exc, path)
         raise
     return path
+
+
+def _name_the_file(exc: BaseException, path: Path) -> None:
+    """An OSError of a write (disk full, quota, file-size limit) often carries no file name: give it the
+    file being written, so the one-line error names it."""
+    if isinstance(exc, OSError) and exc.filename is None:
+        exc.filename = str(path)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

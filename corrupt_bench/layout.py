@@ -46,6 +46,8 @@ IMAGE_EXTENSIONS = {"jpeg": "jpg", "png": "png", "keypoints": None}  # output.fo
 # root files of a benchmark besides its per-cell files: every one a scorer reads is in the lock
 ROOT_FILES = (LOCK_NAME, MANIFEST_NAME, CAMERA_FILE_NAME)
 IGNORED_DIRS = frozenset({STATE_DIR})  # folders of a benchmark that `verify` leaves alone
+# the lock of an output folder while generate / score / train write it (corrupt_bench.outdir); not output
+OUTPUT_LOCK_NAME = ".corrupt-bench.lock"
 
 
 def sequence_stem(subject: str, sequence: str) -> str:

@@ -25,6 +25,10 @@ def progress(items: Iterable[T], total: int | None = None, description: str = ""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(description, total=total)
-        for item in items:
-            yield item
-            bar.advance(task)
+        try:
+            for item in items:
+                yield item
+                bar.advance(task)
+        except BaseException:  # an error (or an abandoned loop): no bar is left after the error's one line
+            bar.live.transient = True
+            raise

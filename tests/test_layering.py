@@ -3,7 +3,7 @@
 Read from the source with `ast` (nothing is imported), function-level imports included, so an import
 that only works because it is deferred into a function still counts. Layers, bottom to top:
 
-    0  errors io layout progress resources cli_utils _version   (shared facts, no area)
+    0  errors io layout progress resources cli_utils _version safe_yaml outdir processes   (shared facts, no area)
     1  data, executors
     2  engine (uses data), models (uses data)
     3  generate (uses engine), harness (uses models: protocol, loading, registry, checkpoint only)
@@ -23,7 +23,7 @@ import pytest
 
 PACKAGE = "corrupt_bench"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
-BOTTOM = {"errors", "io", "layout", "progress", "resources", "cli_utils", "_version"}
+BOTTOM = {"errors", "io", "layout", "progress", "resources", "cli_utils", "_version", "safe_yaml", "outdir", "processes"}
 LAYERS = {"data": 1, "executors": 1, "engine": 2, "models": 2, "generate": 3, "harness": 3, "reports": 4}
 TOP = {"cli", "demo", "__init__"}
 # what the harness may take from models: the protocol and the one way in, never an implementation

@@ -11,7 +11,8 @@ from corrupt_bench.io import atomic_path
 
 
 def read_pose_cdf(path: str | Path, width: int) -> np.ndarray:
-    """Return the `Pose` variable of a Human3.6M CDF as (N, width) float64; UserError names the file on any fault."""
+    """Return the `Pose` variable of a Human3.6M CDF as (N, width) float64; UserError names the file on any fault
+    (NaN or infinite values included: the raw data has none, so a file with them is damaged)."""
     import cdflib
 
     path = Path(path)
@@ -27,6 +28,14 @@ def read_pose_cdf(path: str | Path, width: int) -> np.ndarray:
         pose = pose[0]
     if pose.ndim != 2 or pose.shape[1] != width:
         raise UserError(f"CDF variable 'Pose' has shape {tuple(np.shape(pose))}, expected (1, N, {width})", path)
+    bad = ~np.isfinite(pose)
+    if bad.any():  # a pose with NaN or infinity would give NaN labels and blank crops: refused, never guessed
+        frames = np.flatnonzero(bad.any(axis=1))
+        raise UserError(
+            f"CDF variable 'Pose' holds {int(bad.sum())} NaN or infinite values in {len(frames)} of {len(pose)} frames "
+            f"(first at frame {int(frames[0])}); refused",
+            path,
+        )
     return pose
 
 

@@ -38,6 +38,10 @@ CANONICAL_ACTIONS: tuple[str, ...] = (
     "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking", "WalkTogether",
 )  # fmt: skip
 
+# --- subjects ---------------------------------------------------------------------------------------
+# The subjects of the public release (the ones with calibration and mocap); S2, S3, S4 were never released.
+H36M_SUBJECTS: tuple[str, ...] = ("S1", "S5", "S6", "S7", "S8", "S9", "S11")
+
 _STEM = re.compile(r"^(?P<word>[A-Za-z_]+)(?: (?P<take>\d+))?$")
 
 

@@ -323,10 +323,14 @@ def _write_locked(
 
 
 def _ignore_sigint() -> None:
-    """Pool initializer: Ctrl-C is handled by the parent, which lets running units finish."""
+    """Pool initializer: Ctrl-C is handled by the parent, which lets running units finish; the worker
+    ends when the parent dies (no orphans after a kill -9)."""
     import signal
 
+    from corrupt_bench.processes import end_with_parent
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    end_with_parent()
 
 
 def _run_units(units: list[_Unit], workers: int, show_progress: bool) -> None:

@@ -4,27 +4,42 @@ Modules, bottom to top (no circle): `rng`, `params` (typed parameter models), `b
 `clip` (Clip, CorruptionRecord), `per_frame` (keyed per-frame application), the family modules
 (`noise`, `blur`, `photometric`, `occlusion`, `views`, `keypoints`), `registry` (families joined
 with their tables), `corrupt` (`corrupt_clip`).
+
+The names below are imported on first use (PEP 562), so importing a submodule such as
+`corrupt_bench.engine.commands` (every CLI start does) does not load OpenCV, SciPy and the registry.
 """
 
-from corrupt_bench.engine.base import Corruption, Family, FrameContext, params_to_json
-from corrupt_bench.engine.clip import Clip, CorruptionRecord
-from corrupt_bench.engine.corrupt import corrupt_clip
-from corrupt_bench.engine.params import ParamError, Params
-from corrupt_bench.engine.registry import get_corruption, list_corruptions, load_registry
-from corrupt_bench.engine.rng import RngKey
+from __future__ import annotations
 
-__all__ = [
-    "Clip",
-    "Corruption",
-    "CorruptionRecord",
-    "Family",
-    "FrameContext",
-    "ParamError",
-    "Params",
-    "RngKey",
-    "corrupt_clip",
-    "get_corruption",
-    "list_corruptions",
-    "load_registry",
-    "params_to_json",
-]
+import importlib
+from typing import Any
+
+# public name -> submodule that defines it
+_EXPORTS: dict[str, str] = {
+    "Clip": "clip",
+    "Corruption": "base",
+    "CorruptionRecord": "clip",
+    "Family": "base",
+    "FrameContext": "base",
+    "ParamError": "params",
+    "Params": "params",
+    "RngKey": "rng",
+    "corrupt_clip": "corrupt",
+    "get_corruption": "registry",
+    "list_corruptions": "registry",
+    "load_registry": "registry",
+    "params_to_json": "base",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'corrupt_bench.engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"corrupt_bench.engine.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

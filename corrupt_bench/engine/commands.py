@@ -25,12 +25,18 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from corrupt_bench.engine import list_corruptions
+        from corrupt_bench.engine import get_corruption, list_corruptions
+        from corrupt_bench.errors import UserError
 
+        found = list_corruptions(pattern)
+        if not found:
+            if not any(ch in pattern for ch in "*?["):
+                get_corruption(pattern)  # an unknown name: one line with "did you mean"
+            raise UserError(f"no corruption matches {pattern!r}; see `corrupt-bench corruptions`")
         table = Table(title="corruptions (severity 0 = clean)", show_lines=True)
         for column in ("name", "modality", "version", "1", "2", "3", "4", "5"):
             table.add_column(column, overflow="fold")
-        for c in list_corruptions(pattern):
+        for c in found:
             table.add_row(c.name, c.modality, str(c.version), *(_format_params(c.table[s]) for s in range(1, 6)))
         Console(width=200).print(table)
 

@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from corrupt_bench.errors import short_repr
+
 
 class Params(BaseModel):
     """One severity row of a corruption table (subclass per family, fields = parameter names).
@@ -26,6 +28,14 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
     ordered: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_negative_zero(cls, data: Any) -> Any:
+        """-0.0 is 0.0 (found by fuzzing: `uniform(-m, m)` refuses m = -0.0, which passes `ge=0`)."""
+        if isinstance(data, dict):
+            return {k: 0.0 if isinstance(v, float) and v == 0.0 else v for k, v in data.items()}
+        return data
 
     @model_validator(mode="after")
     def _check_ordered(self) -> Params:
@@ -89,7 +99,7 @@ def allowed_text(model: type[Params], name: str) -> str:
 def validate_row(model: type[Params], row: Mapping[str, Any]) -> Params:
     """`row` as `model`; raise ParamError naming the first faulty key and what it allows."""
     if not isinstance(row, Mapping):
-        raise ParamError(None, f"a severity row must be a mapping of parameters, got {row!r}")
+        raise ParamError(None, f"a severity row must be a mapping of parameters, got {short_repr(row)}")
     try:
         return model.model_validate(dict(row))
     except ValidationError as exc:
@@ -103,4 +113,4 @@ def validate_row(model: type[Params], row: Mapping[str, Any]) -> Params:
         raise ParamError(key, f"unknown parameter; allowed: {names}") from None
     if error["type"] == "missing":
         raise ParamError(key, f"missing; required parameters: {names}") from None
-    raise ParamError(key, f"got {error.get('input')!r}; allowed: {allowed_text(model, key)}") from None
+    raise ParamError(key, f"got {short_repr(error.get('input'))}; allowed: {allowed_text(model, key)}") from None

@@ -1,7 +1,7 @@
 """The corruption registry: every family joined with its versioned severity table.
 
 The one module that knows every family (it imports them; nothing imports it back but the modules
-above it: `engine.corrupt`, the package face, `generate`). A table is read with `yaml.safe_load`,
+above it: `engine.corrupt`, the package face, `generate`). A table is read with `safe_yaml.load_yaml`,
 validated as a whole (strict, `extra="forbid"`) and row by row through the family's parameter
 model; a fault is one `UserError` naming the file, the corruption, the severity and the key.
 """
@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from corrupt_bench.engine.base import SEVERITIES, Corruption, Family, FrameContext, Modality
@@ -28,6 +27,7 @@ from corrupt_bench.engine.views import FAMILIES as VIEWS
 from corrupt_bench.errors import UserError
 from corrupt_bench.layout import CLEAN
 from corrupt_bench.resources import resource_dir
+from corrupt_bench.safe_yaml import load_yaml
 
 FAMILIES: tuple[Family, ...] = (*NOISE, *BLUR, *PHOTOMETRIC, *OCCLUSION, *VIEWS, *KEYPOINTS)
 
@@ -57,13 +57,9 @@ def describe_param_error(name: str, severity: int, error: ParamError) -> str:
 
 def load_table(path: Path, family: Family) -> Corruption:
     """Read and validate one `corruptions/<name>.yaml` against its family's parameter model."""
+    raw = load_yaml(path, "severity table")
     try:
-        raw = yaml.safe_load(path.read_text())
         table = _Table.model_validate(raw)
-    except OSError as exc:
-        raise UserError(f"cannot read severity table ({exc.strerror})", path) from exc
-    except yaml.YAMLError as exc:
-        raise UserError(f"severity table is not valid YAML ({exc})", path) from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

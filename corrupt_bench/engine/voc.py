@@ -111,16 +111,12 @@ def source_digest(root: Path) -> str:
 
 def extract_voc_occluders(root: Path) -> list[np.ndarray]:
     """Cut every usable object of a VOC2012-layout folder (see the module docstring)."""
-    from PIL import Image
-
     occluders = []
     for image_id in _image_ids(root):
         xml_path, seg_path, jpg_path = _source_files(root, image_id)
         objects = _voc_objects(xml_path)
-        with Image.open(seg_path) as seg_image:
-            if seg_image.mode != "P":
-                raise UserError(f"instance mask must be a palette PNG, got mode {seg_image.mode}", seg_path)
-            instances = np.array(seg_image)
+        instances = _read_image(seg_path, palette=True)
+        _read_image(jpg_path, palette=False)  # the size from the header, before OpenCV decodes it all
         bgr = cv2.imread(str(jpg_path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise UserError("cannot decode JPEG", jpg_path)
@@ -135,6 +131,33 @@ def extract_voc_occluders(root: Path) -> list[np.ndarray]:
                 continue
             occluders.append(cut_occluder(rgb, mask))
     return occluders
+
+
+MAX_SOURCE_PIXELS = 16_000_000  # VOC 2012 images are about 500 x 375; anything this large is not one
+
+
+def _check_pixels(size: tuple[int, int], path: Path) -> None:
+    if size[0] * size[1] > MAX_SOURCE_PIXELS:
+        raise UserError(f"image of {size[0]}x{size[1]} px is larger than a VOC image can be ({MAX_SOURCE_PIXELS:,} px); refused", path)
+
+
+def _read_image(path: Path, palette: bool) -> np.ndarray | None:
+    """The palette indices of an instance mask (`palette`), else only the image's size checked; a damaged
+    or oversized file is one UserError naming it."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            _check_pixels(image.size, path)
+            if not palette:
+                return None
+            if image.mode != "P":
+                raise UserError(f"instance mask must be a palette PNG, got mode {image.mode}", path)
+            return np.array(image)
+    except UserError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # PIL's faults of a damaged file
+        raise UserError(f"cannot decode the image ({type(exc).__name__}: {str(exc)[:120]})", path) from None
 
 
 def save_bank(bank: OccluderBank, path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 from corrupt_bench.errors import UserError
@@ -12,6 +13,23 @@ from corrupt_bench.executors.base import Staging
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def _start_worker() -> None:
+    """Pool initializer: the worker ends when this process dies (no orphans), then `_init_worker`."""
+    from corrupt_bench.processes import end_with_parent
+
+    end_with_parent()
+    _init_worker()
+
+
+def _worker_died(pool: ProcessPoolExecutor, exc: BrokenProcessPool) -> UserError:
+    """One line for a worker killed under the pool (OOM killer, kill -9); finished units are kept."""
+    from corrupt_bench.processes import pool_exit_codes, worker_died
+
+    codes = pool_exit_codes(pool)  # before shutdown: it forgets its processes
+    pool.shutdown(wait=True, cancel_futures=True)
+    return worker_died(exc, exit_codes=codes)
 
 
 def _init_worker() -> None:
@@ -46,7 +64,7 @@ class LocalExecutor:
                 cv2.setNumThreads(threads)
             return
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker) as pool:
+        with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker) as pool:
             pending = set()
             iterator = iter(items)
             exhausted = False
@@ -60,4 +78,8 @@ class LocalExecutor:
                     break
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield future.result()
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool as exc:
+                        raise _worker_died(pool, exc) from None
+                    yield result

@@ -9,6 +9,16 @@ import typer
 from corrupt_bench.cli_utils import user_errors
 
 
+def _read_yaml_first(manifest: str) -> None:
+    """Read a manifest file's YAML before pydantic, NumPy and the engine are imported, so a hostile file
+    (an alias bomb, 20,000 nested lists) fails in a lean process (built-in names are our own files)."""
+    path = Path(manifest)
+    if path.is_file():
+        from corrupt_bench.safe_yaml import load_yaml
+
+        load_yaml(path, "manifest")
+
+
 def _mb(n: int) -> str:
     return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
 
@@ -32,6 +42,7 @@ def generate_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print counts and an estimated size; write nothing."),
 ) -> None:
     """Generate a benchmark from a manifest (resumable: rerun the same command after an interruption)."""
+    _read_yaml_first(manifest)
     from corrupt_bench.executors import make_executor
     from corrupt_bench.generate.run import estimate_bytes, generate, prepare
 
@@ -71,13 +82,18 @@ def verify_command(
             typer.echo(f"{kind}: {rel}")
         if len(paths) > show:
             typer.echo(f"{kind}: ... and {len(paths) - show} more")
+    for rel in report.temporaries[:show]:
+        typer.echo(f"temporary: {rel} (left by an interrupted write; the next generate run into this folder removes it)")
+    if len(report.temporaries) > show:
+        typer.echo(f"temporary: ... and {len(report.temporaries) - show} more")
     for rel in report.unchecked:
         typer.echo(f"unchecked: {rel} (this lock.json, of an older version, holds no digest of it)")
     for line in report.library_differences:
         typer.echo(f"library: {line}")
     typer.echo(
         f"{bench}: {report.checked} files checked, {len(report.missing)} missing, "
-        f"{len(report.extra)} extra, {len(report.altered)} altered: {'OK' if report.ok else 'DIFFERS'}"
+        f"{len(report.extra)} extra, {len(report.altered)} altered"
+        f"{f', {len(report.temporaries)} temporary' if report.temporaries else ''}: {'OK' if report.ok else 'DIFFERS'}"
     )
     if not report.ok:
         raise typer.Exit(1)
@@ -86,11 +102,20 @@ def verify_command(
 @user_errors
 def validate_command(
     manifest: str = typer.Argument(..., help="Manifest YAML, or a built-in name."),
+    source: Path | None = typer.Option(
+        None, "--source", help="Also check the subjects and actions against this source folder (read, never written)."
+    ),
 ) -> None:
-    """Check a manifest (schema, corruption names, severities, overrides) without running anything."""
-    from corrupt_bench.generate.manifest import load_manifest
+    """Check a manifest (schema, names, corruption names, severities, overrides) without running anything."""
+    _read_yaml_first(manifest)
+    from corrupt_bench.generate.manifest import check_against_source, load_manifest
 
     spec, path = load_manifest(manifest)
+    if source is not None:
+        from corrupt_bench.generate.sources import open_source, resolve_source
+
+        config = resolve_source(spec, source)
+        check_against_source(spec, open_source(config).sequences(), config.path, path)
     n_cells = sum(len(c.severities) for v in spec.variants for c in v.corruptions)
     typer.echo(f"{path}: OK ({spec.name} {spec.version}, {len(spec.variants)} variant(s), {n_cells} cells + clean; {spec.digest()})")
 

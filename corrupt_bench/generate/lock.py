@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corrupt_bench.io import atomic_write_bytes, is_temporary
+from corrupt_bench.io import atomic_write_bytes, confined, is_temporary
 from corrupt_bench.layout import (
     CAMERA_FILE_NAME,
     IGNORED_DIRS,
@@ -35,6 +35,8 @@ from corrupt_bench.layout import (
     LABEL_SUFFIX,
     LOCK_NAME,
     MANIFEST_NAME,
+    OUTPUT_LOCK_NAME,
+    ROOT_FILES,
     marker_path,
 )
 
@@ -171,7 +173,7 @@ def build_lock(
 
 
 def write_lock(out: Path, lock: dict) -> None:
-    atomic_write_bytes(out / LOCK_NAME, (json.dumps(lock, sort_keys=True, indent=1) + "\n").encode())
+    atomic_write_bytes(confined(out, LOCK_NAME), (json.dumps(lock, sort_keys=True, indent=1) + "\n").encode())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,46 +192,75 @@ class VerifyReport:
     altered: list[str] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)
     library_differences: list[str] = field(default_factory=list)
+    temporaries: list[str] = field(default_factory=list)  # left by interrupted writes (not the benchmark)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.extra or self.altered)
+        return not (self.missing or self.extra or self.altered or self.temporaries)
 
 
 def benchmark_files(out: Path) -> list[str]:
     """Relative paths (posix) of every image and label file under `out`, outside the ignored folders."""
+    return _walk(out)[0]
+
+
+def temporary_files(out: Path) -> list[str]:
+    """Relative paths (posix) of the temporaries that interrupted writes left anywhere under `out`."""
+    return _walk(out)[1]
+
+
+def _walk(out: Path) -> tuple[list[str], list[str]]:
+    """(benchmark files, temporaries) under `out`; the state folders hold no benchmark file but are
+    searched for temporaries; the output folder's lock file is neither."""
     found: list[str] = []
+    temporaries: list[str] = []
     for dirpath, dirnames, filenames in os.walk(out):
         rel_dir = Path(dirpath).relative_to(out)
-        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS)
+        state = bool(rel_dir.parts) and rel_dir.parts[0] in IGNORED_DIRS
+        dirnames.sort()
         for name in sorted(filenames):
-            if rel_dir == Path(".") and name in (LOCK_NAME, MANIFEST_NAME, CAMERA_FILE_NAME):
-                continue
             if is_temporary(name):
-                continue  # a temporary file of an interrupted write
-            found.append((rel_dir / name).as_posix())
-    return found
+                temporaries.append((rel_dir / name).as_posix())
+            elif state or (rel_dir == Path(".") and name in (*ROOT_FILES, OUTPUT_LOCK_NAME)):
+                continue
+            else:
+                found.append((rel_dir / name).as_posix())
+    return found, temporaries
 
 
 def load_lock(out: Path) -> dict:
+    """lock.json of a benchmark, its structure checked (a fault is one line naming the file)."""
     from corrupt_bench.errors import UserError
 
     path = out / LOCK_NAME
     try:
-        lock = json.loads(path.read_text())
+        lock = json.loads(path.read_bytes())
     except FileNotFoundError:
         raise UserError("no lock.json: not a generated benchmark (or generation did not finish)", out) from None
-    except ValueError as exc:
-        raise UserError(f"lock.json is not valid JSON: {exc}", path) from None
+    except OSError as exc:
+        raise UserError(f"cannot read lock.json ({exc.strerror or exc})", path) from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise UserError(f"lock.json is not valid JSON: {str(exc)[:200]}", path) from None
+    except RecursionError:
+        raise UserError("lock.json is not valid JSON: nested too deeply", path) from None
     if not isinstance(lock, dict) or lock.get("lock_format") != LOCK_FORMAT or "files" not in lock:
-        raise UserError(f"unsupported lock format; expected lock_format {LOCK_FORMAT}", path)
+        raise UserError(f"unsupported lock format; expected a JSON object with lock_format {LOCK_FORMAT} and files", path)
+    files = lock["files"]
+    if not isinstance(files, dict):
+        raise UserError("key 'files' of lock.json must map relative paths to digests", path)
+    for rel, digest in files.items():
+        if not isinstance(digest, str) or not rel or rel.startswith("/") or ".." in rel.split("/") or "\\" in rel:
+            raise UserError(f"key 'files' of lock.json holds an entry that is not a relative path and a digest: {rel[:80]!r}", path)
+    for key in ("manifest", "root_files", "libraries"):
+        if key in lock and not isinstance(lock[key], dict):
+            raise UserError(f"key '{key}' of lock.json must be a JSON object", path)
     return lock
 
 
 def _check_one(args: tuple[str, str, str]) -> tuple[str, str]:
     out, rel, expected = args
     try:
-        actual = file_digest(Path(out) / rel)
+        actual = file_digest(confined(Path(out), *rel.split("/")))  # a symbolic link out of the benchmark: unreadable
     except Exception:  # an unreadable file counts as altered
         actual = "unreadable"
     return rel, "ok" if actual == expected else "altered"
@@ -239,20 +270,24 @@ def verify(out: Path, lock: dict | None = None, show_progress: bool = False, wor
     """Recompute the digest of every file of the lock; list missing, extra and altered files."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     from corrupt_bench.progress import progress
 
     out = Path(out)
     lock = load_lock(out) if lock is None else lock
     expected: dict[str, str] = lock["files"]
-    present = set(benchmark_files(out))
-    report = VerifyReport()
+    files, temporaries = _walk(out)
+    present = set(files)
+    report = VerifyReport(temporaries=temporaries)
     report.extra = sorted(present - set(expected))
     report.missing = sorted(set(expected) - present)
     todo = [(str(out), rel, digest) for rel, digest in sorted(expected.items()) if rel in present]
     pool = None
     if workers > 1 and len(todo) > 1:
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        from corrupt_bench.processes import end_with_parent
+
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=end_with_parent)
         items = pool.map(_check_one, todo, chunksize=max(1, min(256, len(todo) // (8 * workers))))
     else:
         items = map(_check_one, todo)
@@ -263,6 +298,12 @@ def verify(out: Path, lock: dict | None = None, show_progress: bool = False, wor
             report.checked += 1
             if status != "ok":
                 report.altered.append(rel)
+    except BrokenProcessPool as exc:
+        from corrupt_bench.processes import pool_exit_codes, worker_died
+
+        codes = pool_exit_codes(pool)  # before shutdown: it forgets its processes
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise worker_died(exc, out, codes) from None
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -278,12 +319,11 @@ def _check_root_files(out: Path, lock: dict, report: VerifyReport) -> None:
     manifest_file = out / MANIFEST_NAME
     info = lock.get("manifest", {})
     if manifest_file.is_file() and info.get("digest"):
-        import yaml
-
         from corrupt_bench.generate.manifest import parse_manifest
+        from corrupt_bench.safe_yaml import load_yaml
 
         try:
-            digest = parse_manifest(yaml.safe_load(manifest_file.read_text()), manifest_file, False).digest()
+            digest = parse_manifest(load_yaml(manifest_file, "stored manifest"), manifest_file, False).digest()
         except Exception:  # any fault in the stored manifest is an alteration
             digest = None
         if digest != info["digest"]:

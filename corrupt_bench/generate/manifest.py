@@ -2,7 +2,8 @@
 
 A manifest is the recipe of a benchmark: source, subjects, cameras, frame step, crop, output
 format and, per variant, the corruptions with their severities (and optional overrides of a
-severity table). It is read with `yaml.safe_load` and validated by pydantic with
+severity table). It is read with `corrupt_bench.safe_yaml` (no anchors, aliases or tags, bounded size and depth,
+no duplicate keys) and validated by pydantic with strict types, finite numbers and
 `extra="forbid"`; every fault becomes a `UserError` naming the file, the key and what is allowed.
 """
 
@@ -15,20 +16,23 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from corrupt_bench.data.cameras import CAMERA_IDS
-from corrupt_bench.errors import UserError
+from corrupt_bench.errors import UserError, short_repr
 from corrupt_bench.layout import CLEAN  # noqa: F401  (re-exported: planner and tests read it here)
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SAFE_NAME_HELP = "a plain folder name (letters, digits, '.', '_', '-'; no '/', no '..', not absolute)"
 SOURCE_KINDS = ("h36m_raw", "vp3d_npz", "synthetic")
+H36M_KINDS = ("h36m_raw", "vp3d_npz", "synthetic")  # sources whose subjects and actions are Human3.6M's
+MAX_SEED = 2**63 - 1
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Strict types (`true` is not 1, "3" is not 3, 1.0 is not an integer), finite numbers only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class SourceSpec(_Strict):
@@ -38,7 +42,7 @@ class SourceSpec(_Strict):
     path: str | None = Field(None, description="default for --source (not part of the digest)")
     seconds: float = Field(2.0, gt=0, le=60, description="synthetic only: length of each sequence")
     divisor: int = Field(8, ge=1, le=16, description="synthetic only: render at 1/divisor of 1000 px")
-    seed: int = Field(0, ge=0, description="synthetic only: seed of the synthetic motion")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="synthetic only: seed of the synthetic motion")
 
     @model_validator(mode="before")
     @classmethod
@@ -92,6 +96,31 @@ class CorruptionSpec(_Strict):
         default_factory=dict, description="severity -> {parameter: value}; changes the manifest digest"
     )
 
+    @field_validator("overrides", mode="before")
+    @classmethod
+    def _severity_keys(cls, value: Any) -> Any:
+        """Severity keys are integers; digit strings are accepted too (JSON and the stored manifest.yaml
+        write mapping keys as strings). true/false are not severities."""
+        if not isinstance(value, dict):
+            return value
+        keys = {}
+        for key, row in value.items():
+            if isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 3:
+                key = int(key)
+            elif isinstance(key, bool) or not isinstance(key, int):
+                raise ValueError(f"override keys are severities (integers), got {short_repr(key)}")
+            if key in keys:
+                raise ValueError(f"severity {key} is overridden twice")
+            keys[key] = row
+        return keys
+
+    @field_validator("severities", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        if isinstance(value, list) and any(isinstance(s, bool) for s in value):
+            raise ValueError("severities must be integers (true/false are not severities)")
+        return value
+
     @field_validator("severities")
     @classmethod
     def _unique(cls, value: list[int]) -> list[int]:
@@ -122,13 +151,13 @@ class Manifest(_Strict):
     description: str = ""
     paper: str = Field(description="citation of the benchmark's paper (or 'none' for a demo)")
     notes: list[str] = Field(default_factory=list, description="every choice where the paper is silent")
-    seed: int = Field(ge=0)
+    seed: int = Field(ge=0, le=MAX_SEED)
     source: SourceSpec
     subjects: list[str] = Field(min_length=1)
     actions: list[str] | None = Field(None, description="canonical action names; all when left out")
     cameras: list[str] = Field(default_factory=lambda: list(CAMERA_IDS), min_length=1)
     frame_step: int = Field(1, ge=1, le=1000)
-    max_frames: int | None = Field(None, ge=1, description="cap on frames per sequence after the step")
+    max_frames: int | None = Field(None, ge=1, le=10**9, description="cap on frames per sequence after the step")
     crop: CropSpec = Field(default_factory=CropSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
     voc: str | None = Field(None, description="Pascal VOC folder for voc_occluder (--voc); not in the digest")
@@ -142,9 +171,8 @@ class Manifest(_Strict):
     @field_validator("subjects")
     @classmethod
     def _subjects(cls, value: list[str]) -> list[str]:
-        for subject in value:
-            if not re.fullmatch(r"S\d{1,2}", subject):
-                raise ValueError(f"subject {subject!r} is not allowed; allowed: S1, S5, ..., S11")
+        if len(set(value)) != len(value):
+            raise ValueError("subjects must not repeat")
         return value
 
     @field_validator("cameras")
@@ -176,6 +204,49 @@ def _check_safe_name(value: str) -> str:
     if not SAFE_NAME.fullmatch(value) or value in {".", ".."}:
         raise ValueError(f"{value!r} would escape the output root; allowed: {SAFE_NAME_HELP}")
     return value
+
+
+def _did_you_mean(value: str, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.5)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def check_h36m_names(manifest: Manifest, path: str | Path | None = None) -> None:
+    """Subjects and actions of a Human3.6M source: the released subjects and the canonical action
+    names, with "did you mean". Sources of other rigs carry their own ids (checked against the source
+    itself by `check_against_source`)."""
+    from corrupt_bench.data.quirks import ACTION_ALIASES, CANONICAL_ACTIONS, H36M_SUBJECTS
+
+    if manifest.source.kind not in H36M_KINDS:
+        return
+    for i, subject in enumerate(manifest.subjects):
+        if subject not in H36M_SUBJECTS:
+            hint = _did_you_mean(subject, H36M_SUBJECTS)
+            raise UserError(
+                f"key 'subjects[{i}]': {subject!r} is not a Human3.6M subject; {hint}allowed: {', '.join(H36M_SUBJECTS)}", path
+            )
+    for i, action in enumerate(manifest.actions or ()):
+        if action not in CANONICAL_ACTIONS:
+            alias = ACTION_ALIASES.get(action)
+            hint = f"did you mean {alias!r}? " if alias else _did_you_mean(action, CANONICAL_ACTIONS)
+            raise UserError(
+                f"key 'actions[{i}]': {action!r} is not a Human3.6M action; {hint}allowed: {', '.join(CANONICAL_ACTIONS)}", path
+            )
+
+
+def check_against_source(manifest: Manifest, sequences, source: str | Path, path: str | Path | None = None) -> None:
+    """Every subject of the manifest has a sequence in the source, and every listed action is
+    recorded by at least one of them (`sequences`: the source's SequenceInfo list)."""
+    subjects = {s.subject for s in sequences}
+    for i, subject in enumerate(manifest.subjects):
+        if subject not in subjects:
+            hint = _did_you_mean(subject, tuple(sorted(subjects)))
+            raise UserError(f"key 'subjects[{i}]': no subject {subject!r} in the source {source}; {hint}found: {', '.join(sorted(subjects)) or 'none'}", path)
+    actions = {s.action for s in sequences if s.subject in manifest.subjects}
+    for i, action in enumerate(manifest.actions or ()):
+        if action not in actions:
+            hint = _did_you_mean(action, tuple(sorted(actions)))
+            raise UserError(f"key 'actions[{i}]': no action {action!r} for these subjects in the source {source}; {hint}found: {', '.join(sorted(actions)) or 'none'}", path)
 
 
 def _check_cameras(value: list[str]) -> list[str]:
@@ -251,7 +322,7 @@ def _describe(error: dict) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if kind.startswith("literal") or kind.startswith("value_error"):
         return f"key {key!r}: {message}"
-    return f"key {key!r}: {message} (got {error.get('input')!r})"
+    return f"key {key!r}: {message} (got {short_repr(error.get('input'))})"
 
 
 def parse_manifest(data: Any, path: str | Path | None = None, check_registry: bool = True) -> Manifest:
@@ -262,6 +333,7 @@ def parse_manifest(data: Any, path: str | Path | None = None, check_registry: bo
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
         raise UserError(_describe(exc.errors()[0]), path) from None
+    check_h36m_names(manifest, path)
     if check_registry:
         check_corruptions(manifest, path)
     return manifest
@@ -285,18 +357,11 @@ def resolve_manifest_path(name_or_path: str | Path) -> Path:
 
 
 def load_manifest(name_or_path: str | Path, check_registry: bool = True) -> tuple[Manifest, Path]:
-    """Read and validate a manifest file (or a built-in manifest by name)."""
+    """Read and validate a manifest file (or a built-in manifest by name) through the safe YAML reader."""
+    from corrupt_bench.safe_yaml import load_yaml
+
     path = resolve_manifest_path(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise UserError(f"invalid YAML{where}: {problem}", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read the manifest: {exc}", path) from None
-    return parse_manifest(data, path, check_registry), path
+    return parse_manifest(load_yaml(path, "manifest"), path, check_registry), path
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from corrupt_bench.executors.base import Staging
 from corrupt_bench.generate import lock as lockmod
 from corrupt_bench.generate.clips import ClipChunk, UnitFrames, chunk_length, overlap_frames
 from corrupt_bench.generate.labels import append_rows, empty_columns
-from corrupt_bench.generate.manifest import Manifest, canonical_dict, load_manifest
+from corrupt_bench.generate.manifest import Manifest, canonical_dict, check_against_source, load_manifest
 from corrupt_bench.generate.planner import Plan, WorkUnit, plan
 from corrupt_bench.generate.sources import SourceConfig, open_source, resolve_source
 from corrupt_bench.generate.writers import decode_image, labels_table, write_image, write_labels
@@ -31,13 +31,17 @@ from corrupt_bench.io import atomic_write_bytes, confined, is_temporary, remove_
 from corrupt_bench.layout import (
     CAMERA_FILE_NAME,
     CLEAN,
+    DONE_DIR,
+    LOCK_NAME,
     MANIFEST_NAME,
+    OUTPUT_LOCK_NAME,
     RUN_LOG_NAME,
     STATE_DIR,
     image_folder,
     image_name,
     label_path,
 )
+from corrupt_bench.outdir import output_lock
 
 # rough sizes assumed by --dry-run: bytes per output pixel (RGB) plus a per-file header; JPEG q95 of
 # person crops is ~0.3 B/px clean and ~1 B/px under pixel noise, PNG ~1.6 B/px
@@ -222,6 +226,16 @@ def unit_staging(ctx: RunContext) -> Staging:
     return Staging(remote=partial(staged_unit, ctx), land=partial(land_unit, Path(ctx.out)))
 
 
+def uses_occluder_bank(manifest: Manifest) -> bool:
+    """Whether a cell of the manifest pastes objects of an occluder bank (VOC on a real source)."""
+    return any(
+        corruption_for(manifest, v.name, c.name).params(s).uses_occluder_bank()
+        for v in manifest.variants
+        for c in v.corruptions
+        for s in c.severities
+    )
+
+
 def prepare(
     manifest_ref: str | Path,
     source: Path | None = None,
@@ -235,19 +249,20 @@ def prepare(
     if manifest.output.format != "keypoints" and not source_reader.has_images:
         raise UserError(f"source kind {config.kind!r} has no images; use output.format: keypoints", path)
     voc_dir = voc if voc is not None else (Path(manifest.voc) if manifest.voc else None)
-    uses_voc = any(
-        corruption_for(manifest, v.name, c.name).params(s).uses_occluder_bank()
-        for v in manifest.variants
-        for c in v.corruptions
-        for s in c.severities
-    )
+    uses_voc = uses_occluder_bank(manifest)
     if uses_voc and voc_dir is None and config.kind != "synthetic":
         raise UserError("VOC occluders (voc_occluder, kind: voc) need Pascal VOC objects: give --voc DIR (VOCdevkit/VOC2012) or voc:", path)
     if voc_dir is not None and not voc_dir.is_dir():
         raise UserError("VOC folder not found", voc_dir)
-    units = plan(manifest, source_reader.sequences())
+    sequences = source_reader.sequences()
+    check_against_source(manifest, sequences, config.path, path)
+    units = plan(manifest, sequences)
     if not units.units:
         raise UserError("the manifest selects no sequence of this source", path)
+    check_values = getattr(source_reader, "check_values", None)  # sources read whole at opening have none
+    if check_values is not None:
+        for seq, cameras in sorted({(u.seq, u.cameras) for u in units.units}, key=lambda sc: (sc[0].subject, sc[0].sequence)):
+            check_values(seq, cameras)
     return manifest, config, units, None if voc_dir is None else str(voc_dir.resolve())
 
 
@@ -261,25 +276,53 @@ def estimate_bytes(manifest: Manifest, units: Plan) -> int:
     return size + rows * BYTES_PER_LABEL_ROW
 
 
+def _is_state(path: Path) -> bool:
+    """Files and folders of an output folder that are not the benchmark: run state, the folder lock and
+    the temporaries of an interrupted write."""
+    return path.name in (STATE_DIR, OUTPUT_LOCK_NAME) or is_temporary(path.name)
+
+
 def _check_out(out: Path, manifest: Manifest) -> None:
-    """Refuse an output folder that holds another manifest's benchmark."""
+    """Refuse an output folder that holds another manifest's benchmark (or anything that is not a
+    benchmark). A folder whose only content is the state or the temporaries of a run killed before its
+    first manifest.yaml was in place (or a manifest.yaml that cannot be read while no unit is done) is
+    the start of this run: it is resumed."""
+    if out.exists() and not out.is_dir():
+        raise UserError("output path exists and is not a folder", out)
     stored = out / MANIFEST_NAME
     if stored.is_file():
-        import yaml
-
         from corrupt_bench.generate.manifest import parse_manifest
+        from corrupt_bench.safe_yaml import load_yaml
 
         try:
-            digest = parse_manifest(yaml.safe_load(stored.read_text()), stored, False).digest()
+            digest = parse_manifest(load_yaml(stored, "stored manifest"), stored, False).digest()
         except UserError:
             digest = None
+        if digest is None and not (out / LOCK_NAME).exists() and not any((out / DONE_DIR).rglob("*.json")):
+            return  # a first manifest.yaml cut short (no unit finished yet): rewritten by this run
         if digest != manifest.digest():
             raise UserError(
                 "this folder holds a benchmark of another manifest (or another version of it); use a new --out",
                 out,
             )
-    elif out.exists() and any(p.name != STATE_DIR for p in out.iterdir()):
+    elif out.is_dir() and any(not _is_state(p) for p in out.iterdir()):
         raise UserError("output folder is not empty and holds no manifest.yaml of a benchmark", out)
+
+
+def _check_paths(out: Path, units: Plan) -> None:
+    """Every folder this run writes resolves inside `out` (a symbolic link below it that leads outside is
+    refused before anything is written; each write checks again)."""
+    if not out.is_dir():
+        return
+    for name in (MANIFEST_NAME, CAMERA_FILE_NAME, LOCK_NAME, RUN_LOG_NAME):
+        confined(out, *(STATE_DIR, name) if name == RUN_LOG_NAME else (name,))
+    confined(out, DONE_DIR)
+    for unit in units.units:
+        lockmod.marker_path(out, unit.key)
+        seq = unit.seq
+        label_path(out, unit.variant, unit.corruption, unit.severity, seq.subject, seq.sequence)
+        for camera in unit.cameras:
+            image_folder(out, unit.variant, unit.corruption, unit.severity, seq.subject, seq.sequence, camera)
 
 
 def generate(
@@ -292,19 +335,41 @@ def generate(
     show_progress: bool = True,
     cache: Path | None = None,
 ) -> GenerateSummary:
-    """Generate (or finish) the benchmark of a manifest into `out` and write lock.json."""
+    """Generate (or finish) the benchmark of a manifest into `out` and write lock.json.
+
+    Every check that needs no output runs first (manifest, source, plan, the folder's content), so a
+    fault leaves no folder behind; then `out` is created and held (`corrupt_bench.outdir`: a second
+    run into it exits naming this one) while the benchmark is written."""
+    started = time.perf_counter()
+    manifest, config, units, voc_dir = prepare(manifest_ref, source, voc, cache)
+    if voc_dir is not None and uses_occluder_bank(manifest):
+        _occluder_bank(voc_dir)  # cut (and cached) before any output: a damaged VOC file stops the run here
+    out = Path(out)
+    _check_out(out, manifest)
+    _check_paths(out, units)
+    with output_lock(out, "generate"):
+        _check_out(out, manifest)  # again, now that no other run can change it
+        try:
+            return _generate_into(out, manifest, config, units, voc_dir, workers, executor, show_progress, started)
+        except UserError as exc:
+            if exc.path is not None:
+                raise
+            raise UserError(exc.fault, out) from None  # a fault of the run (a worker died): name the folder to rerun
+
+
+def _generate_into(
+    out: Path, manifest: Manifest, config: SourceConfig, units: Plan, voc_dir: str | None, workers: int, executor,
+    show_progress: bool, started: float,
+) -> GenerateSummary:
+    """The body of `generate`, run while this process holds `out`."""
     import yaml
 
     from corrupt_bench.executors.local import LocalExecutor
     from corrupt_bench.progress import progress
 
-    started = time.perf_counter()
-    manifest, config, units, voc_dir = prepare(manifest_ref, source, voc, cache)
-    out = Path(out)
-    _check_out(out, manifest)
-    out.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(out)  # of root files (manifest, cameras, lock) a killed run was writing
     atomic_write_bytes(
-        out / MANIFEST_NAME,
+        confined(out, MANIFEST_NAME),
         yaml.safe_dump(canonical_dict(manifest), sort_keys=False, allow_unicode=True).encode(),
     )
     # The calibration the labels were computed with travels with the benchmark (a synthetic source rendered
@@ -312,14 +377,14 @@ def generate(
     from corrupt_bench.data.cameras import camera_file_for
 
     source_dir = Path(config.path) if config.kind != "vp3d_npz" else None
-    atomic_write_bytes(out / CAMERA_FILE_NAME, camera_file_for(source_dir).read_bytes())
+    atomic_write_bytes(confined(out, CAMERA_FILE_NAME), camera_file_for(source_dir).read_bytes())
     ctx = RunContext(str(out.resolve()), manifest.model_dump_json(), config, voc_dir, manifest.seed)
     todo = [u for u in units.units if lockmod.read_marker(out, u.key) is None]
     executor = executor if executor is not None else LocalExecutor(workers)
     results = executor.map(partial(run_unit, ctx), todo, staging=unit_staging(ctx))
     if show_progress:
         results = progress(results, total=len(todo), description=f"generate {manifest.name}")
-    log_path = out / STATE_DIR / RUN_LOG_NAME
+    log_path = confined(out, STATE_DIR, RUN_LOG_NAME)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     frames = images = 0
     with log_path.open("a", encoding="utf-8") as log:

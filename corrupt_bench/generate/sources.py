@@ -61,6 +61,13 @@ class RawSource:
     def video(self, seq: SequenceInfo, camera_id: str):
         return self.reader.video(self._refs[(seq.subject, seq.sequence)], camera_id)
 
+    def check_values(self, seq: SequenceInfo, cameras: tuple[str, ...]) -> None:
+        """Read the mocap and 2D files a unit of `seq` will read (UserError on NaN, infinity, a bad shape),
+        so such a fault stops `generate` before it writes anything."""
+        self.poses_world(seq)
+        for camera_id in cameras:
+            self.poses_2d(seq, camera_id)
+
 
 class Vp3dSource:
     """VideoPose3D's `data_3d_h36m.npz` (+ `data_2d_h36m_gt.npz` when present, else projected 2D)."""
@@ -150,8 +157,13 @@ def synthetic_settings(manifest: Manifest) -> dict:
 
 
 def ensure_synthetic(manifest: Manifest, cache: Path | None = None, workers: int = 1) -> Path:
-    """The synthetic source of a manifest, written once into the cache (temp folder + rename)."""
+    """The synthetic source of a manifest, written once into the cache (temp folder + rename).
+
+    One run builds it while the others wait (a lock per source in the cache); the builder first
+    removes the temporary folders of a build that was killed."""
     from corrupt_bench.data.synth import write_synthetic
+    from corrupt_bench.io import current_umask
+    from corrupt_bench.outdir import wait_lock
 
     settings = synthetic_settings(manifest)
     tag = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
@@ -159,27 +171,34 @@ def ensure_synthetic(manifest: Manifest, cache: Path | None = None, workers: int
     target = cache / f"synthetic-{tag}"
     if (target / ".complete").is_file():
         return target
+    if cache.exists() and not cache.is_dir():
+        raise UserError("the cache path exists and is not a folder (set CORRUPT_BENCH_CACHE)", cache)
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".synthetic-{tag}-", dir=cache))
-    try:
-        write_synthetic(
-            tmp,
-            subjects=tuple(settings["subjects"]),
-            actions=None if settings["actions"] is None else tuple(settings["actions"]),
-            seconds=settings["seconds"],
-            divisor=settings["divisor"],
-            seed=settings["seed"],
-            workers=workers,
-        )
-        (tmp / ".complete").write_text(json.dumps(settings, sort_keys=True))
+    with wait_lock(cache / f".synthetic-{tag}.lock"):
+        if (target / ".complete").is_file():  # built by the run we waited for
+            return target
+        for stale in cache.glob(f".synthetic-{tag}-*"):  # a killed build (no one else builds it: we hold the lock)
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+        if target.is_dir():  # a folder without .complete: not ours to trust
+            shutil.rmtree(target, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".synthetic-{tag}-", dir=cache))
         try:
+            os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the cache follows the umask like every file
+            write_synthetic(
+                tmp,
+                subjects=tuple(settings["subjects"]),
+                actions=None if settings["actions"] is None else tuple(settings["actions"]),
+                seconds=settings["seconds"],
+                divisor=settings["divisor"],
+                seed=settings["seed"],
+                workers=workers,
+            )
+            (tmp / ".complete").write_text(json.dumps(settings, sort_keys=True))
             os.replace(tmp, target)
-        except OSError:  # another run finished first: keep theirs
-            if not (target / ".complete").is_file():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -147,12 +147,9 @@ class Benchmark:
             self._divisor = 1
             path = self.root / MANIFEST_FILE
             if path.is_file():
-                import yaml
+                from corrupt_bench.safe_yaml import load_yaml
 
-                try:
-                    manifest = yaml.safe_load(path.read_text())
-                except yaml.YAMLError as exc:
-                    raise UserError(f"manifest is not valid YAML ({exc})".splitlines()[0], path) from exc
+                manifest = load_yaml(path, "stored manifest")
                 source = manifest.get("source") if isinstance(manifest, dict) else None
                 if isinstance(source, dict) and source.get("kind") == "synthetic":
                     from corrupt_bench.data.synth import DEFAULT_DIVISOR

@@ -41,9 +41,12 @@ def register(app: typer.Typer) -> None:
         address: str | None = typer.Option(None, "--address", help="Ray cluster address (auto, host:6379, ray://host:10001); default: a local Ray runtime."),
     ) -> None:
         """Score a model on every cell of a benchmark; writes OUT/results.parquet (one row per sequence and camera)."""
+        from corrupt_bench.cli_utils import check_device
         from corrupt_bench.errors import UserError
         from corrupt_bench.harness.scoring import score
+        from corrupt_bench.io import remove_temporaries
         from corrupt_bench.models.loading import load_config_file
+        from corrupt_bench.outdir import output_lock
 
         try:
             sev = [int(s) for s in _split(severities) or []] or None
@@ -51,20 +54,29 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"--severities must be integers, got {severities}") from None
         if executor not in ("local", "ray"):
             raise UserError(f"unknown executor {executor!r}; allowed: local, ray")
+        check_device(device)
+        model_config = load_config_file(config)
         runner = None
         if executor == "ray":
             from corrupt_bench.executors import make_executor
 
             runner = make_executor("ray", address=address, num_gpus=0 if device == "cpu" else "auto")
-        summary = score(
-            model, benchmark, out, checkpoint=checkpoint, config=load_config_file(config), name=name,
-            corruptions=_split(corruptions), severities=sev, variants=_split(variants), detector=detector,
-            refine=refine, refine_checkpoint=refine_checkpoint, device=device, batch_size=batch_size, workers=workers,
-            executor=runner,
-        )  # fmt: skip
+        with output_lock(out, "score"):  # a second score run into --out exits naming this one
+            remove_temporaries(out, recursive=True)  # of writes a killed run left
+            summary = score(
+                model, benchmark, out, checkpoint=checkpoint, config=model_config, name=name,
+                corruptions=_split(corruptions), severities=sev, variants=_split(variants), detector=detector,
+                refine=refine, refine_checkpoint=refine_checkpoint, device=device, batch_size=batch_size, workers=workers,
+                executor=runner,
+            )  # fmt: skip
         typer.echo(
             f"{summary.n_cells} cells: {summary.n_computed} computed ({summary.n_failed} failed), "
             f"{summary.n_skipped} already done; results in {summary.results}"
         )
         if summary.n_failed:
-            typer.echo("failed cells are recorded in the 'error' column; rerun to retry them", err=True)
+            typer.echo(
+                f"error: {summary.results}: {summary.n_failed} of {summary.n_computed} cells failed (their errors are in "
+                "the 'error' column); rerun to retry them",
+                err=True,
+            )
+            raise typer.Exit(1)

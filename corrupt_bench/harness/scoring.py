@@ -293,7 +293,7 @@ def score(
     cells = bench.cell_files(corruptions, severities, variants)
 
     out.mkdir(parents=True, exist_ok=True)
-    cell_root = out / CELLS_DIR / run_key
+    cell_root = confined(out, CELLS_DIR, run_key)  # a symbolic link out of the run folder is refused
     run_info = {
         "run_key": run_key,
         "model": {"spec": str(model), "name": name, "config": loaded.config, "checkpoint": str(checkpoint) if checkpoint else None,
@@ -397,7 +397,7 @@ def merge_cells(out: Path, run_key: str) -> Path:
     """Merge the cell files of `run_key` into RUN/results.parquet and RUN/per_joint.parquet."""
     import pandas as pd
 
-    cell_root = out / CELLS_DIR / run_key
+    cell_root = confined(out, CELLS_DIR, run_key)  # a symbolic link out of the run folder is refused
     parts = [pd.read_parquet(p) for p in sorted(cell_root.rglob("*" + ROWS_SUFFIX))]
     parts += [pd.read_parquet(p) for p in sorted(cell_root.rglob("*" + FAILED_SUFFIX))]
     results = pd.concat(parts, ignore_index=True) if parts else _frame([], ROW_COLUMNS)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from corrupt_bench.errors import UserError
 from corrupt_bench.io import atomic_write_bytes
 from corrupt_bench.resources import resource_dir
+from corrupt_bench.safe_yaml import load_yaml
 
 WEIGHTS = "model.safetensors"
 META = "model.json"
@@ -30,14 +30,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError("config file not found", path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise UserError(f"not valid YAML ({str(exc).splitlines()[0]})", path) from exc
+    data = load_yaml(path, "model config")
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise UserError("a model config must be a YAML mapping", path)
+        raise UserError("a model config must be a YAML mapping of keys", path)
     return data
 
 
@@ -95,11 +92,13 @@ def read_meta(path: str | Path) -> tuple[Path | None, dict]:
     if not meta_path.is_file():
         return None, {}
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_bytes())
     except json.JSONDecodeError as exc:
-        raise UserError(f"checkpoint config is not valid JSON (line {exc.lineno})", meta_path) from exc
-    if not isinstance(meta, dict):
-        raise UserError("checkpoint config must be a JSON object", meta_path)
+        raise UserError(f"checkpoint config is not valid JSON (line {exc.lineno})", meta_path) from None
+    except (ValueError, RecursionError) as exc:  # not UTF-8, nested too deeply
+        raise UserError(f"checkpoint config is not valid JSON ({type(exc).__name__})", meta_path) from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict):
+        raise UserError("checkpoint config must be a JSON object (with 'model' and a 'config' object)", meta_path)
     return meta_path, meta
 
 
@@ -117,10 +116,19 @@ def load_checkpoint(path: str | Path) -> tuple[dict, dict]:
         else:
             state = torch.load(weights, map_location="cpu", weights_only=True)
             if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-                meta = {**state.get("meta", {}), **meta}
+                stored = state.get("meta", {})
+                meta = {**(stored if isinstance(stored, dict) else {}), **meta}
                 state = state["state_dict"]
     except UserError:
         raise
+    except pickle.UnpicklingError:  # torch's own message goes on to advise weights_only=False: never
+        raise UserError(
+            "refused: this .pt file holds Python objects besides tensors, and loading them could run code; "
+            "corrupt-bench loads .pt files only as weights (weights_only=True): save a plain state_dict or safetensors",
+            weights,
+        ) from None
     except Exception as exc:
         raise UserError(f"unreadable checkpoint ({type(exc).__name__}: {exc})".splitlines()[0], weights) from exc
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise UserError("checkpoint holds no state_dict (a mapping of parameter names to tensors)", weights)
     return state, meta

@@ -19,16 +19,22 @@ def train(
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)."),
 ) -> None:
     """Train a reference model; writes safetensors weights + JSON config and a CSV log."""
+    from corrupt_bench.cli_utils import check_device
+    from corrupt_bench.io import remove_temporaries
     from corrupt_bench.models.checkpoint import config_path, load_config
     from corrupt_bench.models.loading import check_config
     from corrupt_bench.models.registry import get_trainer
+    from corrupt_bench.outdir import output_lock
 
     trainer = get_trainer(name)
     cfg = load_config(name, config)
     if epochs is not None:
         cfg = {**cfg, "epochs": epochs}
     check_config(name, cfg, config_path(name, config))  # an unknown or wrong-typed key: one line, exit 2
-    result = trainer(cfg, data=data, out=out, device=device)
+    check_device(device)
+    with output_lock(out, "train"):  # a second train run into --out exits naming this one
+        remove_temporaries(out)  # of checkpoint writes a killed run left
+        result = trainer(cfg, data=data, out=out, device=device)
     typer.echo(f"{name}: loss {result.first_loss:.4g} -> {result.last_loss:.4g}; checkpoint {result.checkpoint}")
 
 

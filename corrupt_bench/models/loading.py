@@ -31,6 +31,8 @@ from corrupt_bench.errors import UserError
 from corrupt_bench.models.protocol import ModelKind, satisfies
 from corrupt_bench.models.registry import BUILTIN, Registry, list_models, resolve_target
 
+MAX_PARAMETERS = 2_000_000_000  # a model config asking for more (8 GB of float32) is refused unbuilt
+
 __all__ = ["LoadedModel", "check_config", "list_models", "load_config_file", "load_detector", "load_model", "resolve_device"]
 
 # `package.module:attribute` (dotted identifiers, one colon)
@@ -168,6 +170,7 @@ def load_model(
     try:
         if entry is not None:
             entry.spec(cfg)  # the config alone, strictly: an unknown key fails here, before any weights
+        _refuse_oversized(factory, cfg, state, spec, checkpoint)
         model = factory(cfg, device)
     except UserError:
         raise
@@ -190,6 +193,34 @@ def load_model(
         module.eval()
     fingerprint = getattr(model, "fingerprint", "")
     return LoadedModel(model, spec, cfg, digest, entry.kind if entry is not None else kind, str(fingerprint or ""))
+
+
+def _refuse_oversized(factory, cfg: dict, state: dict | None, spec: str, checkpoint) -> None:
+    """Refuse, before any memory is allocated, a config whose model would be larger than its checkpoint's
+    weights (every parameter must come from them) or than MAX_PARAMETERS without a checkpoint.
+
+    The model is built once on PyTorch's `meta` device (shapes only, no memory). A factory that cannot
+    build there is not pre-checked: its real build and `load_state_dict` check the shapes."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            probe = factory(dict(cfg), "meta")
+        module = getattr(probe, "module", None)
+        planned = None if module is None else sum(p.numel() for p in module.parameters())
+    except Exception:  # see the docstring: the real build reports its own fault
+        return
+    if planned is None:
+        return
+    held = None if state is None else sum(int(t.numel()) for t in state.values())
+    if held is not None and planned > held:
+        raise UserError(
+            f"the checkpoint's config asks for a model '{spec}' of {planned:,} parameters but its weights hold "
+            f"{held:,} values: refused before building it",
+            checkpoint,
+        )
+    if held is None and planned > MAX_PARAMETERS:
+        raise UserError(f"the config asks for a model '{spec}' of {planned:,} parameters (more than {MAX_PARAMETERS:,}): refused")
 
 
 def load_detector(spec: str | Path, device: str | None = None, *, registry: Registry = BUILTIN) -> LoadedModel:

@@ -21,8 +21,11 @@ def register(app: typer.Typer) -> None:
         metric: str = typer.Option("mpjpe", "--metric", help="Metric of the tables and robustness scores."),
     ) -> None:
         """Aggregate score runs into tables, a leaderboard, plots and a summary."""
+        from corrupt_bench.errors import UserError
         from corrupt_bench.reports.report import write_report
 
+        if out.exists() and not out.is_dir():
+            raise UserError("output path exists and is not a folder", out)
         files = write_report(list(runs), out, reference, metric)
         typer.echo(f"reference model: {files.reference}")
         typer.echo(f"{len(files.tables)} tables, {len(files.plots)} plots; summary: {files.summary_md}, {files.summary_html}")

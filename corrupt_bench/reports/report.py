@@ -66,6 +66,9 @@ def write_report(runs: list[str | Path], out: str | Path, reference: str | None 
     """Write every table, plot and the summaries of `runs` into `out`."""
     out = Path(out)
     df = load_runs(runs)
+    if "error" in df and df["error"].notna().all():
+        first = str(df["error"].dropna().iloc[0])[:160]
+        raise UserError(f"every result row of these runs failed ({len(df)} rows): nothing to report; first error: {first}", Path(runs[0]))
     spec = tables.metric_spec(metric)
     models = list(dict.fromkeys(df["model"]))
     reference = reference or models[0]

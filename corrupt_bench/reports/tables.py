@@ -220,9 +220,8 @@ FAMILIES: dict[str, str] = {
 
 def corruption_groups(names: Iterable[str]) -> dict[str, str]:
     """Family of each corruption: `FAMILIES`, else the modality in its YAML table, else 'other'."""
-    import yaml
-
     from corrupt_bench.resources import resource_dir
+    from corrupt_bench.safe_yaml import load_yaml
 
     groups: dict[str, str] = {}
     for name in names:
@@ -232,10 +231,10 @@ def corruption_groups(names: Iterable[str]) -> dict[str, str]:
             try:
                 path = resource_dir("corruptions") / f"{name}.yaml"
                 if path.is_file():
-                    table = yaml.safe_load(path.read_text())
+                    table = load_yaml(path, "severity table")
                     if isinstance(table, dict) and isinstance(table.get("modality"), str):
                         group = table["modality"]
-            except (OSError, yaml.YAMLError):
+            except UserError:
                 group = "other"
         groups[name] = CLEAN if name == CLEAN else group
     return groups
