@@ -229,9 +229,9 @@ def test_verify_malformed_lock(case, bench, tmp_path, capsys):
 # --- 4. checkpoints ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def lifter_state():
-    from corrupt_bench.models.registry import create_model
+    from corrupt_bench.models.loading import load_model
 
-    return create_model("tcn-lifter", {}, "cpu").module.state_dict()
+    return load_model("tcn-lifter", device="cpu").model.module.state_dict()
 
 
 class Payload:
