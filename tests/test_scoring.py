@@ -21,7 +21,7 @@ from corrupt_bench.cli import app
 from corrupt_bench.errors import UserError
 from corrupt_bench.harness.scoring import score, sequence_metrics
 from corrupt_bench.io import is_temporary
-from corrupt_bench.layout import CELLS_DIR, COMPUTED_LOG_NAME, DETECTIONS_DIR
+from corrupt_bench.layout import CELLS_DIR, COMPUTED_LOG_NAME, DETECTIONS_DIR, OUTPUT_LOCK_NAME, RUN_INFO_NAME
 from corrupt_bench.models.checkpoint import save_checkpoint
 from corrupt_bench.models.loading import load_model
 
@@ -212,14 +212,15 @@ def test_killed_run_resumes_without_recomputing(tmp_path: Path):
     done = {p: p.stat().st_mtime_ns for p in _cell_files(run)}
     assert 2 <= len(done) < n_cells
     # nothing half-written under a final name: every file of the killed run is a complete parquet, the
-    # log, run.json, or a temporary of an interrupted atomic write (hidden, never read)
+    # log, run.json, the stale output lock (its flock died with the process), or a temporary of an
+    # interrupted atomic write (hidden, never read)
     for path in (p for p in run.rglob("*") if p.is_file()):
         if is_temporary(path.name):
             continue
         if path.suffix == ".parquet":
             pd.read_parquet(path)  # raises on a truncated file
         else:
-            assert path.name in (COMPUTED_LOG_NAME, "run.json"), path
+            assert path.name in (COMPUTED_LOG_NAME, RUN_INFO_NAME, OUTPUT_LOCK_NAME), path
     key_dir = next(iter(done)).parent
     while key_dir.parent.name != CELLS_DIR:
         key_dir = key_dir.parent
