@@ -3,10 +3,6 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_CPU := torch==2.13.0
-# BlazePose's model files ship inside this wheel. Installed with --no-deps: its metadata would also pull
-# opencv-contrib-python (a second cv2 beside opencv-python-headless) and jax; what it needs at run time
-# is the `pretrained` extra of pyproject.toml. 0.10.15 declares numpy<2: check before moving the pin.
-MEDIAPIPE := mediapipe==0.10.14
 DEMO_OUT ?= demo-out
 
 .PHONY: install demo test test-all lint bench clean
@@ -16,6 +12,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # torch first: on a machine without CUDA pin the CPU wheel so that nothing pulls the CUDA build.
+# `pretrained` brings BlazePose (mediapipe 0.10.14 with its own dependencies) and the one OpenCV, opencv-contrib-python.
 $(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	@if command -v nvidia-smi >/dev/null 2>&1; then \
 	  echo "CUDA found: installing the default torch build"; $(BIN)/pip install -q "torch>=2.3"; \
@@ -23,7 +20,6 @@ $(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	  echo "no CUDA: installing the CPU torch wheel $(TORCH_CPU)"; $(BIN)/pip install -q "$(TORCH_CPU)"; \
 	fi
 	$(BIN)/pip install -q -e ".[dev,ray,pretrained]"
-	$(BIN)/pip install -q --no-deps "$(MEDIAPIPE)"
 	touch $@
 
 install: $(VENV)/.installed

@@ -44,8 +44,8 @@ from corrupt_bench.models.checkpoint import file_digest
 from corrupt_bench.models.protocol import InputSpec
 
 NAME = "blazepose"
-MEDIAPIPE_VERSION = "0.10.14"  # the pin of Makefile / pyproject: its wheel bundles the files below
-INSTALL_HINT = f"pip install --no-deps mediapipe=={MEDIAPIPE_VERSION} (make install does it)"
+MEDIAPIPE_VERSION = "0.10.14"  # the pin of pyproject's `pretrained` extra: its wheel bundles the files below
+INSTALL_HINT = "install corrupt-bench[pretrained] (make install does it)"
 N_LANDMARKS = 33
 COMPLEXITY: dict[str, int] = {"lite": 0, "full": 1, "heavy": 2}
 DETECTOR_FILE = "modules/pose_detection/pose_detection.tflite"
