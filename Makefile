@@ -3,6 +3,9 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_CPU := torch==2.13.0
+# The OpenCV build of the golden digests (tests/golden.py): without this pin pip takes the newest
+# opencv-contrib-python (5.1.0.95 today), whose demo benchmarks differ in their content digests.
+OPENCV := opencv-contrib-python==5.0.0.93
 DEMO_OUT ?= demo-out
 
 .PHONY: install demo test test-all lint bench clean
@@ -19,7 +22,7 @@ $(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	else \
 	  echo "no CUDA: installing the CPU torch wheel $(TORCH_CPU)"; $(BIN)/pip install -q "$(TORCH_CPU)"; \
 	fi
-	$(BIN)/pip install -q -e ".[dev,ray,pretrained]"
+	$(BIN)/pip install -q -e ".[dev,ray,pretrained]" "$(OPENCV)"
 	touch $@
 
 install: $(VENV)/.installed
