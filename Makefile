@@ -7,6 +7,9 @@ TORCH_CPU := torch==2.13.0
 # opencv-contrib-python (5.1.0.95 today), whose demo benchmarks differ in their content digests.
 OPENCV := opencv-contrib-python==5.0.0.93
 DEMO_OUT ?= demo-out
+# `make bench` compares with imagecorruptions and albumentations, which bring their own OpenCV distributions
+# (opencv-python, opencv-python-headless): they get a venv of their own so that .venv keeps one cv2.
+BENCH_VENV ?= .venv-bench
 
 .PHONY: install demo test test-all lint bench clean
 
@@ -39,9 +42,15 @@ test-all: install
 lint: install
 	$(BIN)/ruff check corrupt_bench tests benchmarks
 
-bench: install
-	$(BIN)/pip install -q ".[bench]"
-	$(BIN)/python benchmarks/engine.py
+$(BENCH_VENV)/.installed: pyproject.toml Makefile
+	$(PY) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/pip install -q "$(TORCH_CPU)"
+	$(BENCH_VENV)/bin/pip install -q -e ".[headless,bench]" "opencv-python-headless==5.0.0.93"
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python benchmarks/engine.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(DEMO_OUT) .pytest_cache
