@@ -3,11 +3,13 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_CPU := torch==2.13.0
-# BlazePose's model files ship inside this wheel. Installed with --no-deps: its metadata would also pull
-# opencv-contrib-python (a second cv2 beside opencv-python-headless) and jax; what it needs at run time
-# is the `pretrained` extra of pyproject.toml. 0.10.15 declares numpy<2: check before moving the pin.
-MEDIAPIPE := mediapipe==0.10.14
+# The OpenCV build of the golden digests (tests/golden.py): without this pin pip takes the newest
+# opencv-contrib-python (5.1.0.95 today), whose demo benchmarks differ in their content digests.
+OPENCV := opencv-contrib-python==5.0.0.93
 DEMO_OUT ?= demo-out
+# `make bench` compares with imagecorruptions and albumentations, which bring their own OpenCV distributions
+# (opencv-python, opencv-python-headless): they get a venv of their own so that .venv keeps one cv2.
+BENCH_VENV ?= .venv-bench
 
 .PHONY: install demo test test-all lint bench clean
 
@@ -16,14 +18,14 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # torch first: on a machine without CUDA pin the CPU wheel so that nothing pulls the CUDA build.
+# `pretrained` brings BlazePose (mediapipe 0.10.14 with its own dependencies) and the one OpenCV, opencv-contrib-python.
 $(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	@if command -v nvidia-smi >/dev/null 2>&1; then \
 	  echo "CUDA found: installing the default torch build"; $(BIN)/pip install -q "torch>=2.3"; \
 	else \
 	  echo "no CUDA: installing the CPU torch wheel $(TORCH_CPU)"; $(BIN)/pip install -q "$(TORCH_CPU)"; \
 	fi
-	$(BIN)/pip install -q -e ".[dev,ray,pretrained]"
-	$(BIN)/pip install -q --no-deps "$(MEDIAPIPE)"
+	$(BIN)/pip install -q -e ".[dev,ray,pretrained]" "$(OPENCV)"
 	touch $@
 
 install: $(VENV)/.installed
@@ -40,9 +42,15 @@ test-all: install
 lint: install
 	$(BIN)/ruff check corrupt_bench tests benchmarks
 
-bench: install
-	$(BIN)/pip install -q ".[bench]"
-	$(BIN)/python benchmarks/engine.py
+$(BENCH_VENV)/.installed: pyproject.toml Makefile
+	$(PY) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/pip install -q "$(TORCH_CPU)"
+	$(BENCH_VENV)/bin/pip install -q -e ".[headless,bench]" "opencv-python-headless==5.0.0.93"
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python benchmarks/engine.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(DEMO_OUT) .pytest_cache

@@ -1,6 +1,8 @@
-"""BlazePose (pretrained, `corrupt_bench.models.blazepose`) measured on the synthetic test subjects.
+"""BlazePose (pretrained, `corrupt_bench.models.blazepose`) measured on the synthetic test subjects and on
+real footage.
 
     python benchmarks/blazepose.py --data SYNTH [--detector2d CKPT] [--step 25] [--size 256] [--sections ...]
+    python benchmarks/blazepose.py --sections real [--rig tests/fixtures/pose2sim]
 
 SYNTH is a raw-layout synthetic source (`corrupt-bench synth --out SYNTH --divisor 2`) holding S9 and
 S11; CKPT a trained `detector2d` checkpoint (`corrupt-bench train detector2d --config tiny --data ...`),
@@ -17,6 +19,12 @@ left out of the tables when not given. Sections (all by default):
 - `size`: found rate and PCK@0.1 by person size: frames rendered in memory at 1/2 .. 1/16 of the camera
   resolution (no video compression), fed whole and as 64 / 128 / 256 px crops.
 - `time`: median seconds per image on this CPU (and the load average while measured).
+- `real`: on a calibrated multi-view rig of real video (`--rig`, default the pose2sim demo fixture: 4
+  cameras x 13 frames, 1080 x 1920 portrait), whole frames at their native size: the detection rate
+  (person found), and, since the footage has no 2D labels, the cross-view consistency of the 2D: the
+  found frames triangulated with the rig's OpenCV calibration (confidence-weighted DLT,
+  `corrupt_bench.models.triangulation`) and reprojected, error in px per camera, with all views and
+  with the camera itself held out of the triangulation. Needs no `--data`.
 
 Prints markdown tables; writes nothing. Deterministic: the same arguments print the same numbers
 (timings aside).
@@ -56,13 +64,9 @@ def pck_hits(keypoints: np.ndarray, labels: np.ndarray, threshold: float = 0.1) 
 
 
 def load_detector2d(checkpoint: Path):
-    from corrupt_bench.models.checkpoint import load_checkpoint
-    from corrupt_bench.models.registry import create_model
+    from corrupt_bench.models.loading import load_detector
 
-    state, meta = load_checkpoint(checkpoint)
-    det = create_model("detector2d", meta["config"], "cpu")
-    det.module.load_state_dict(state)
-    return det
+    return load_detector(checkpoint, "cpu").model
 
 
 def test_clips(data: Path, size: int, step: int) -> list[tuple[Clip, np.ndarray]]:
@@ -233,34 +237,95 @@ def section_time(clips, blaze, det2d, repeats: int) -> None:
     print(f"\n(load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())})")
 
 
+def real_footage(rig_path: Path, blaze) -> dict:
+    """BlazePose on every frame of every camera of a rig (RGB, native size): keypoints (V, T, 17, 2) px,
+    confidence (V, T, 17), the triangulated world joints (T, 17, 3) mm and the reprojections (V, T, 17, 2)
+    with all views and with each view held out; the cameras, frame sizes and seconds per frame."""
+    from corrupt_bench.data.cameras import project_world
+    from corrupt_bench.data.multiview import MultiViewRig
+    from corrupt_bench.models.triangulation import triangulate_dlt
+
+    rig = MultiViewRig(rig_path)
+    keypoints, confidence, cameras, sizes, seconds = [], [], [], [], []
+    for ref in rig.sequences():
+        for camera_id in ref.cameras:
+            with rig.video(ref, camera_id) as video:
+                frames = np.stack([video.frame(i) for i in range(ref.n_frames)])
+            t0 = time.perf_counter()
+            kp, conf = blaze.detect(frames)
+            seconds.append((time.perf_counter() - t0) / len(frames))
+            keypoints.append(kp.astype(np.float64))
+            confidence.append(conf.astype(np.float64))
+            cameras.append(rig.camera(ref.subject, camera_id))
+            sizes.append(frames.shape[1:3])
+    kp, conf = np.stack(keypoints), np.stack(confidence)
+    world = triangulate_dlt(kp, conf, cameras)
+    held_out = []
+    for v in range(len(cameras)):
+        others = [u for u in range(len(cameras)) if u != v]
+        held_out.append(project_world(triangulate_dlt(kp[others], conf[others], [cameras[u] for u in others]), cameras[v]))
+    return {"keypoints": kp, "confidence": conf, "world": world, "cameras": cameras, "sizes": sizes,
+            "reprojected": np.stack([project_world(world, c) for c in cameras]), "held_out": np.stack(held_out),
+            "seconds": seconds}  # fmt: skip
+
+
+def section_real(rig_path: Path, blaze) -> None:
+    out = real_footage(rig_path, blaze)
+    kp = out["keypoints"]
+    found = np.isfinite(kp).all(axis=(-1, -2))  # (V, T)
+    err = np.linalg.norm(out["reprojected"] - kp, axis=-1)  # (V, T, 17), NaN where not found
+    loo = np.linalg.norm(out["held_out"] - kp, axis=-1)
+    ys = np.where(found[..., None], kp[..., 1], 0.0)
+    height = np.where(found, ys.max(axis=-1) - ys.min(axis=-1), np.nan)  # of the detected joints
+    print(f"\n### Real footage: {rig_path} ({len(out['cameras'])} cameras x {kp.shape[1]} frames; load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())})\n")
+    print("| camera | frame (h x w) | found | person height px (median) | reprojection px, median (mean) | "
+          "held-out reprojection px, median | s/frame |")
+    print("|---|---|---|---|---|---|---|")
+    for v, camera in enumerate(out["cameras"]):
+        h, w = out["sizes"][v]
+        print(f"| {camera.camera_id} | {h} x {w} | {found[v].sum()}/{found.shape[1]} | {np.nanmedian(height[v]):.0f} | "
+              f"{np.nanmedian(err[v]):.1f} ({np.nanmean(err[v]):.1f}) | {np.nanmedian(loo[v]):.1f} | {out['seconds'][v]:.3f} |")
+    print(f"| all | | {found.sum()}/{found.size} ({100 * found.mean():.1f} %) | {np.nanmedian(height):.0f} | "
+          f"{np.nanmedian(err):.1f} ({np.nanmean(err):.1f}) | {np.nanmedian(loo):.1f} | {np.mean(out['seconds']):.3f} |")
+    print(f"\nTriangulated frames (>= 2 views found): {int(np.isfinite(out['world']).all(axis=(-1, -2)).sum())}/{kp.shape[1]}; "
+          f"median confidence of found joints {np.median(out['confidence'][found]):.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="synthetic raw-layout source with S9 and S11")
+    parser.add_argument("--data", type=Path, default=None, help="synthetic raw-layout source with S9 and S11 (all but real)")
     parser.add_argument("--detector2d", type=Path, default=None, help="trained detector2d checkpoint (optional)")
     parser.add_argument("--step", type=int, default=25, help="every n-th frame of every test sequence and camera")
     parser.add_argument("--size", type=int, default=256, help="person crop size in px")
-    parser.add_argument("--sections", default="pck,joints,size,time")
+    parser.add_argument("--sections", default="pck,joints,size,time,real")
+    parser.add_argument("--rig", type=Path, default=Path(__file__).resolve().parents[1] / "tests/fixtures/pose2sim",
+                        help="calibrated multi-view rig of real video (section real)")
     parser.add_argument("--time-images", type=int, default=100)
     args = parser.parse_args()
 
     import torch
 
-    from corrupt_bench.models.blazepose import build_blazepose, build_blazepose_detector
+    from corrupt_bench.models.loading import load_detector, load_model
 
     torch.set_num_threads(2)
     sections = set(args.sections.split(","))
-    blaze = build_blazepose_detector({})
+    if args.data is None and sections - {"size", "real"}:
+        parser.error("--data is needed for the sections pck, joints and time")
+    blaze = load_detector("blazepose", "cpu").model
     det2d = load_detector2d(args.detector2d) if args.detector2d else None
-    clips = test_clips(args.data, args.size, args.step) if sections - {"size"} else []
+    clips = test_clips(args.data, args.size, args.step) if sections - {"size", "real"} else []
     print(f"blazepose config {blaze.config.model_dump()}; digest {blaze.digest[:16]}")
     if "pck" in sections:
         section_pck(clips, blaze, det2d)
     if "joints" in sections:
-        section_joints(clips, blaze, build_blazepose({}))
+        section_joints(clips, blaze, load_model("blazepose", device="cpu", kind="predictor").model)
     if "size" in sections:
         section_size(blaze)
     if "time" in sections:
         section_time(clips, blaze, det2d, args.time_images)
+    if "real" in sections:
+        section_real(args.rig, blaze)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,16 @@ import sys
 
 import typer
 
+from corrupt_bench.cli_utils import opencv_problems
 from corrupt_bench.errors import UserError
+
+# before the command modules, which import cv2: a missing OpenCV is one line, not a traceback
+_OPENCV_ERROR, _OPENCV_WARNING = opencv_problems()
+if _OPENCV_ERROR:
+    typer.echo(f"error: {_OPENCV_ERROR}", err=True)
+    raise SystemExit(2)
+if _OPENCV_WARNING:
+    typer.echo(f"warning: {_OPENCV_WARNING}", err=True)
 
 app = typer.Typer(
     name="corrupt-bench",

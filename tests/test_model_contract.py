@@ -2,7 +2,8 @@
 
 Every model is built from its tiny config (`baselines/<name>/tiny.yaml`, {} for the training-free
 ones) with random weights; a predictor is fed the batches the harness builds from a small benchmark
-in the real layout. Checked: the InputSpec read from the config alone equals the built model's, the
+in the real layout (image models: crops of a rendered synthetic person, so that a pretrained model
+that first looks for a person finds one). A name listed with two kinds (`blazepose`) is tested as each. Checked: the InputSpec read from the config alone equals the built model's, the
 batch matches it, the output shape, root-relative and finite; save -> load gives identical output;
 an unknown config key is refused (also by `corrupt-bench train`, exit 2, naming the key).
 """
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -21,11 +23,16 @@ from fixtures_bench import generated_benchmark, raw_source
 from typer.testing import CliRunner
 
 from corrupt_bench.cli import app
+from corrupt_bench.data.cameras import CAMERA_IDS, get_camera, project, world_to_camera
+from corrupt_bench.data.crop import crop_image
+from corrupt_bench.data.skeleton import raw_to_h36m17
+from corrupt_bench.data.synth import appearance_for, camera_background, render_frames, synthetic_motion_raw
 from corrupt_bench.errors import UserError
 from corrupt_bench.harness.benchmark import Benchmark
 from corrupt_bench.harness.dataset import build_groups
 from corrupt_bench.harness.scoring import model_batches
 from corrupt_bench.models.checkpoint import load_config, save_checkpoint
+from corrupt_bench.models.data import crop_box_for
 from corrupt_bench.models.loading import check_config, load_detector, load_model
 from corrupt_bench.models.protocol import PROTOCOLS, InputSpec
 from corrupt_bench.models.registry import BUILTIN, ModelEntry, Registry, list_models
@@ -36,6 +43,7 @@ MODELS = list_models()
 PREDICTORS = list_models(kind="predictor")
 REFINERS = list_models(kind="refiner")
 DETECTORS = list_models(kind="detector")
+ENTRIES = [pytest.param(e.name, e.kind, id=f"{e.name}-{e.kind}") for e in BUILTIN.entries]
 TRAINABLE = [e.name for e in BUILTIN.entries if e.trainer is not None]
 BATCH_KEYS = {"crop", "cameras", "view_valid", "subject", "sequence", "camera_ids", "frames", "pad"}
 
@@ -59,22 +67,38 @@ def _perturb(module: torch.nn.Module) -> None:
 def _save_and_reload(loaded, name: str, folder: Path):
     module = loaded.model.module if getattr(loaded.model, "module", None) is not None else None
     save_checkpoint(folder, name, loaded.config, module.state_dict() if module is not None else {})
-    return load_model(folder, device="cpu")  # the checkpoint alone names the model
+    return load_model(folder, device="cpu", kind=loaded.kind)  # the checkpoint alone names the model
+
+
+def person_crop(size: int) -> np.ndarray:
+    """(size, size, 3) uint8 BGR: one rendered synthetic person (S9 walking, 1/2 resolution), cut as the
+    benchmarks cut crops (square box around the labels, margin 0.2)."""
+    camera = get_camera("S9", CAMERA_IDS[1]).scaled(2)
+    joints = raw_to_h36m17(synthetic_motion_raw("S9", "walk", 21, 0))[20:21]
+    frame = next(iter(render_frames(joints, camera, appearance_for("S9", 0), camera_background("S9", CAMERA_IDS[1], 2, 0))))
+    box = crop_box_for(project(world_to_camera(joints, camera), camera)[0], 0.2)
+    return cv2.cvtColor(crop_image(frame, box, size), cv2.COLOR_RGB2BGR)
 
 
 @pytest.fixture(scope="module")
 def benches(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("contract")
     raw = raw_source(root / "raw", n_frames=10)
-    return {
-        "keypoints2d": generated_benchmark(root / "kp", raw, grid={}),
-        "images": generated_benchmark(root / "img", raw, grid={}, images=32),
-    }
+    images = generated_benchmark(root / "img", raw, grid={}, images=128)
+    person = person_crop(128)
+    for png in images.rglob("*.png"):  # the same person in every crop (the fixture's PNGs are noise)
+        assert cv2.imwrite(str(png), person)
+    return {"keypoints2d": generated_benchmark(root / "kp", raw, grid={}), "images": images}
 
 
 def test_registry_table_is_complete_and_immutable():
-    assert set(MODELS) == {"oracle-noise", "triangulation", "detector2d", "tcn-lifter", "dtf", "syncdiffpose", "deprope", "stride"}
+    assert set(MODELS) == {"oracle-noise", "triangulation", "detector2d", "tcn-lifter", "dtf", "syncdiffpose", "deprope", "stride",
+                           "blazepose"}
     assert set(PREDICTORS) | set(REFINERS) | set(DETECTORS) == set(MODELS)
+    assert "blazepose" in PREDICTORS and "blazepose" in DETECTORS  # one name, two kinds
+    with pytest.raises(UserError, match="model 'blazepose' is a predictor and a 2D detector: say which"):
+        BUILTIN.get("blazepose")
+    assert BUILTIN.get("blazepose", "detector").kind == "detector"
     for entry in BUILTIN.entries:
         assert entry.description and entry.kind in PROTOCOLS
         with pytest.raises(AttributeError):
@@ -120,7 +144,7 @@ def test_a_test_registry_is_its_own():
         load_model("toy", config={"colour": 1}, registry=reg)
     with pytest.raises(UserError, match="is a predictor, not a 2D detector"):
         load_detector("toy", registry=reg)
-    with pytest.raises(ValueError, match="listed twice"):
+    with pytest.raises(ValueError, match=r"listed twice: toy \(predictor\)"):
         Registry((reg.entries[0], reg.entries[0]))
     # a model's declared fingerprint (e.g. the digest of a bundled model file) enters its identity
     shipped = Registry((ModelEntry("toy", "predictor", lambda config, device: type("T", (Toy,), {"fingerprint": "abc"})(), spec),))
@@ -137,22 +161,23 @@ def test_every_shipped_config_is_valid(name, config):
     check_config(name, load_config(name, config))
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_input_spec_from_the_config_alone_matches_the_model(name):
-    entry = BUILTIN.get(name)
+@pytest.mark.parametrize(("name", "kind"), ENTRIES)
+def test_input_spec_from_the_config_alone_matches_the_model(name, kind):
+    entry = BUILTIN.get(name, kind)
     cfg = tiny_config(name)
     spec = entry.spec(cfg)
     loaded = load_model(name, config=cfg, device="cpu", kind=entry.kind)
     assert isinstance(loaded.model, PROTOCOLS[entry.kind])
     assert getattr(loaded.model, "input_spec", spec) == spec
     assert loaded.kind == entry.kind and loaded.spec == name and loaded.checkpoint_digest == ""
+    assert loaded.fingerprint == str(getattr(loaded.model, "fingerprint", "") or "")  # a declared one enters the identity
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_unknown_or_wrong_typed_config_key_is_refused(name):
+@pytest.mark.parametrize(("name", "kind"), ENTRIES)
+def test_unknown_or_wrong_typed_config_key_is_refused(name, kind):
     cfg = tiny_config(name)
     with pytest.raises(UserError, match=r"unknown config key 'no_such_key'"):
-        load_model(name, config={**cfg, "no_such_key": 1}, device="cpu")
+        load_model(name, config={**cfg, "no_such_key": 1}, device="cpu", kind=kind)
     with pytest.raises(UserError, match=r"unknown config key 'no_such_key'"):
         check_config(name, {**cfg, "no_such_key": 1})
     numeric = [k for k, v in cfg.items() if isinstance(v, int | float) and not isinstance(v, bool)]
@@ -195,11 +220,11 @@ def test_predictor_on_the_batches_the_harness_builds(name, benches, tmp_path):
         with torch.no_grad():
             out = np.asarray(model.predict(batch))
     again = _save_and_reload(loaded, name, tmp_path / "ckpt")
-    assert again.spec == name and again.identity == load_model(name, tmp_path / "ckpt", device="cpu").identity
+    assert again.spec == name and again.identity == load_model(name, tmp_path / "ckpt", device="cpu", kind="predictor").identity
     with torch.no_grad():
         np.testing.assert_array_equal(np.asarray(again.model.predict(batch)), out)
     if getattr(model, "module", None) is not None:  # the loaded weights matter
-        fresh = load_model(name, config=loaded.config, device="cpu").model
+        fresh = load_model(name, config=loaded.config, device="cpu", kind="predictor").model
         with torch.no_grad():
             assert not np.array_equal(np.asarray(fresh.predict(batch)), out)
 

@@ -24,6 +24,13 @@ with confidence 0 (2D) and NaN poses (3D).
 3D axes: MediaPipe's world landmarks are metres with the origin between the hips, x to the image's
 right, y down, z away from the camera: the camera frame's axes (checked on synthetic data, see the
 card). Output = 1000 * world landmarks, mapped to 17 joints, minus the pelvis joint.
+
+Registered twice under one name (`corrupt_bench.models.registry`): the 3D model as a predictor (`score
+--model blazepose`) and the 2D detector as a detector (`score --detector blazepose`). This module imports
+without mediapipe (`input_spec` reads the config alone); building either model without it is a one-line
+UserError naming the install command. Both declare `fingerprint` (the digest below), which enters their
+identity: run keys and the detection cache key change with the model files, the mediapipe version, the
+joint rules and the config.
 """
 
 from __future__ import annotations
@@ -44,8 +51,8 @@ from corrupt_bench.models.checkpoint import file_digest
 from corrupt_bench.models.protocol import InputSpec
 
 NAME = "blazepose"
-MEDIAPIPE_VERSION = "0.10.14"  # the pin of Makefile / pyproject: its wheel bundles the files below
-INSTALL_HINT = f"pip install --no-deps mediapipe=={MEDIAPIPE_VERSION} (make install does it)"
+MEDIAPIPE_VERSION = "0.10.14"  # the pin of pyproject's `pretrained` extra: its wheel bundles the files below
+INSTALL_HINT = "install corrupt-bench[pretrained] (make install does it)"
 N_LANDMARKS = 33
 COMPLEXITY: dict[str, int] = {"lite": 0, "full": 1, "heavy": 2}
 DETECTOR_FILE = "modules/pose_detection/pose_detection.tflite"
@@ -135,6 +142,13 @@ class BlazePoseConfig(BaseModel):
     # detector misses tight crops (see the card: 0.25 lifts found crops from 94 % to 97 %)
     pad: float = Field(0.25, ge=0.0, le=1.0)
     image_size: int = Field(256, ge=32, le=1024)  # square person-crop size asked of the harness
+
+
+def input_spec(config: dict) -> InputSpec:
+    """Square person crops of `image_size`, one view, one frame: read from the config alone (strictly),
+    without mediapipe."""
+    cfg = BlazePoseConfig.model_validate(config or {})
+    return InputSpec(kind="images", multi_view=False, window=1, image_size=cfg.image_size)
 
 
 def mediapipe_root() -> Path:
@@ -272,7 +286,7 @@ class _BlazePoseModel:
         self.config = BlazePoseConfig(**(config or {}))
         self.device = "cpu"  # MediaPipe's Python graph runs on the CPU whatever is asked
         self.runner = BlazePoseRunner(self.config)
-        self.input_spec = InputSpec(kind="images", multi_view=False, window=1, image_size=self.config.image_size)
+        self.input_spec = input_spec(self.config.model_dump())
 
     @property
     def digest(self) -> str:
@@ -280,6 +294,11 @@ class _BlazePoseModel:
         payload = {"model": model_digest(self.config.complexity), "rules": _rules_digest(),
                    "config": self.config.model_dump()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def fingerprint(self) -> str:
+        """What `corrupt_bench.models.loading` adds to the model's identity: the digest."""
+        return self.digest
 
     def close(self) -> None:
         self.runner.close()
@@ -317,7 +336,7 @@ class BlazePose3D(_BlazePoseModel):
 
 
 def build_blazepose(config: dict | None = None, device: str | None = None) -> BlazePose3D:
-    """Factory of the 3D model (`score --model blazepose`, registered in phase 2)."""
+    """Factory of the 3D model (`score --model blazepose`)."""
     return BlazePose3D(config, device)
 
 

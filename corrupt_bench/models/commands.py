@@ -49,9 +49,10 @@ def models(
     if kind not in (None, "predictor", "refiner", "detector"):
         raise UserError(f"unknown kind {kind!r}; allowed: predictor, refiner, detector")
     for name in BUILTIN.names(pattern, kind):  # type: ignore[arg-type]
-        entry = BUILTIN.get(name)
-        trains = "trainable" if entry.trainer else "no training"
-        typer.echo(f"{name:16s} {entry.kind:10s} {trains:12s} {entry.description}")
+        for entry in BUILTIN.named(name):
+            if kind is None or entry.kind == kind:
+                trains = "trainable" if entry.trainer else "no training"
+                typer.echo(f"{name:16s} {entry.kind:10s} {trains:12s} {entry.description}")
 
 
 def register(app: typer.Typer) -> None:

@@ -125,7 +125,7 @@ def _factory(spec: str, registry: Registry, kind: ModelKind | None, where: str |
         if not callable(factory):
             raise UserError(f"module '{module_name}' has no callable '{attr}' (model spec '{spec}')")
         return factory, None
-    entry = registry.get(spec)
+    entry = registry.get(spec, kind)
     if kind is not None and entry.kind != kind:
         what = f"this checkpoint holds '{spec}', a {entry.kind}," if where is not None else f"model '{spec}' is a {entry.kind},"
         raise UserError(f"{what} not {KIND_WORDS[kind]}", where)
@@ -231,12 +231,13 @@ def load_detector(spec: str | Path, device: str | None = None, *, registry: Regi
 
 
 def check_config(name: str, config: dict, path: str | Path | None = None, registry: Registry = BUILTIN) -> None:
-    """Validate a built-in model's config strictly without building it (UserError naming the key)."""
-    entry = registry.get(name)
-    try:
-        entry.spec(config)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise UserError(f"model '{name}': {describe_config_error(exc)}", path) from exc
+    """Validate a built-in model's config strictly without building it (UserError naming the key); a name
+    listed with two kinds validates it for each."""
+    for entry in registry.named(name):
+        try:
+            entry.spec(config)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UserError(f"model '{name}': {describe_config_error(exc)}", path) from exc
 
 
 def load_config_file(path: str | Path | None) -> dict:

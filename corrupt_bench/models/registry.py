@@ -9,7 +9,10 @@ also rejects an unknown key). Each may be given as the callable itself or as a
 `corrupt-bench models`) imports no model module and no torch.
 
 `BUILTIN` is the default table; a test (or a downstream package) builds its own `Registry` and hands
-it to `load_model(..., registry=...)`. Unknown names get "did you mean".
+it to `load_model(..., registry=...)`. Unknown names get "did you mean". A name is unique per kind: one
+model may be listed as a predictor and as a detector under the same name (`blazepose`: the monocular 3D
+model behind `--model blazepose`, the 2D detector behind `--detector blazepose`); a look-up then says
+which kind it wants.
 """
 
 from __future__ import annotations
@@ -67,32 +70,49 @@ class ModelEntry:
         return resolve_target(self.trainer)
 
 
+KIND_NAMES = {"predictor": "a predictor", "refiner": "a refiner", "detector": "a 2D detector"}
+
+
 @dataclass(frozen=True)
 class Registry:
-    """An immutable table of entries; names are unique."""
+    """An immutable table of entries; a (name, kind) pair is listed once."""
 
     entries: tuple[ModelEntry, ...]
 
     def __post_init__(self) -> None:
-        names = [e.name for e in self.entries]
-        twice = sorted({n for n in names if names.count(n) > 1})
+        keys = [(e.name, e.kind) for e in self.entries]
+        twice = sorted({f"{n} ({k})" for n, k in keys if keys.count((n, k)) > 1})
         if twice:
             raise ValueError(f"models listed twice: {', '.join(twice)}")
 
     def __contains__(self, name: object) -> bool:
         return any(e.name == name for e in self.entries)
 
-    def get(self, name: str) -> ModelEntry:
-        for entry in self.entries:
-            if entry.name == name:
-                return entry
-        known = [e.name for e in self.entries]
+    def named(self, name: str) -> tuple[ModelEntry, ...]:
+        """Every entry of `name` (one per kind); "did you mean" when there is none."""
+        found = tuple(e for e in self.entries if e.name == name)
+        if found:
+            return found
+        known = sorted({e.name for e in self.entries})
         close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(sorted(known))}"
+        hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(known)}"
         raise UserError(f"unknown model '{name}'{hint}")
 
+    def get(self, name: str, kind: ModelKind | None = None) -> ModelEntry:
+        """The entry of `name`: of `kind` when the name is listed with it (otherwise its only entry, so that
+        the caller can say which kind it is); without `kind`, a name listed with two kinds is refused."""
+        found = self.named(name)
+        of_kind = [e for e in found if e.kind == kind]
+        if of_kind:
+            return of_kind[0]
+        if len(found) > 1:
+            kinds = " and ".join(KIND_NAMES[e.kind] for e in found)
+            raise UserError(f"model '{name}' is {kinds}: say which (score --model {name} / --detector {name})")
+        return found[0]
+
     def names(self, pattern: str = "*", kind: ModelKind | None = None) -> list[str]:
-        return sorted(e.name for e in self.entries if fnmatch.fnmatch(e.name, pattern) and (kind is None or e.kind == kind))
+        """Sorted names (each once) matching a glob pattern, of `kind` if given."""
+        return sorted({e.name for e in self.entries if fnmatch.fnmatch(e.name, pattern) and (kind is None or e.kind == kind)})
 
 
 def _entry(name: str, kind: ModelKind, module: str, factory: str, trainer: str | None, description: str) -> ModelEntry:
@@ -119,6 +139,10 @@ BUILTIN = Registry((
            "DeProPose: multi-view image clips, Swin encoder, camera rays, adaptive fusion."),
     _entry("stride", "refiner", "stride", "build_stride", "train_stride",
            "STRIDE: DSTFormer motion prior + per-clip test-time training (Refiner)."),
+    _entry("blazepose", "predictor", "blazepose", "build_blazepose", None,
+           "Pretrained BlazePose (MediaPipe Pose, files in the mediapipe wheel): monocular 3D from person crops."),
+    _entry("blazepose", "detector", "blazepose", "build_blazepose_detector", None,
+           "Pretrained BlazePose (MediaPipe Pose, files in the mediapipe wheel): 2D keypoints, NaN where no person."),
 ))  # fmt: skip
 
 
@@ -129,4 +153,5 @@ def list_models(pattern: str = "*", kind: ModelKind | None = None, registry: Reg
 
 def get_trainer(name: str, registry: Registry = BUILTIN) -> Callable[..., Any]:
     """The training function of a built-in model (UserError when it has none)."""
-    return registry.get(name).train_function()
+    trainable = [e for e in registry.named(name) if e.trainer is not None]
+    return (trainable[0] if trainable else registry.named(name)[0]).train_function()
