@@ -233,11 +233,10 @@ def test_cli_score_and_user_errors(bench: Path, tmp_path: Path):
     assert result.exit_code == 2 and "no corruption kp_nosie in this benchmark (present: clean, kp_noise, view_drop)" in result.output
 
 
-def test_image_model_without_images_fails_its_cells_clearly(raw: Path, tmp_path: Path):
-    summary = score("fixtures_bench:image_probe", raw, tmp_path / "run", show_progress=False)
-    df = pd.read_parquet(summary.results)
-    assert summary.n_failed == summary.n_cells == 3
-    assert df["error"].str.contains("has no images").all()
+def test_image_model_without_images_is_refused_before_anything_is_written(raw: Path, tmp_path: Path):
+    with pytest.raises(UserError, match="reads images, but no cell of this benchmark has any"):
+        score("fixtures_bench:image_probe", raw, tmp_path / "run", show_progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def test_killed_run_resumes_without_recomputing(tmp_path: Path):

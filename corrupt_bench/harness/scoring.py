@@ -45,7 +45,14 @@ from corrupt_bench.data.skeleton import JOINT_NAMES, N_JOINTS
 from corrupt_bench.errors import UserError
 from corrupt_bench.harness import metrics as M
 from corrupt_bench.harness.benchmark import Benchmark, CellFile
-from corrupt_bench.harness.dataset import Group, WindowDataset, build_groups, has_values, iterate_batches
+from corrupt_bench.harness.dataset import (
+    Group,
+    WindowDataset,
+    build_groups,
+    has_values,
+    iterate_batches,
+    stack_column,
+)
 from corrupt_bench.harness.evaluation import ANSWERED_PREFIX, joint_set_label, sequence_metrics
 from corrupt_bench.harness.inputs import cell_input_2d, resolve_input_2d
 from corrupt_bench.io import atomic_write_json, atomic_write_parquet, confined
@@ -301,7 +308,7 @@ class CellScorer:
                    "n_frames": 0, "n_nonfinite": 0, "coverage": np.nan, "error": message}  # fmt: skip
             return [row], []
         rows, predictions = [], []
-        occlusion_recorded = has_values(labels.df, "occluded") and bool(np.stack(labels.df["occluded"].to_numpy()).any())
+        occlusion_recorded = has_values(labels.df, "occluded") and bool(stack_column(labels.df, "occluded", (N_JOINTS,), bool).any())
         groups = build_groups(labels.df, InputSpec("keypoints2d"), None)  # every frame of each camera
         for group in groups:
             camera = group.camera_ids[0]
@@ -395,7 +402,10 @@ def score(
     if spec.kind not in ("images", "keypoints2d"):
         raise UserError(f"model '{model}' consumes '{spec.kind}': score it as a refiner (--refine) of another model")
     cells = bench.cell_files(corruptions, severities, variants)
-    mode = resolve_input_2d(spec.kind, input_2d, detector is not None, bench.grid_inputs(cells), name)
+    grid = bench.grid_inputs(cells)
+    if spec.kind == "images" and not any(images for images, _ in grid.values()):
+        raise UserError(f"model '{name}' reads images, but no cell of this benchmark has any (keypoint-only output or a raw source)", bench.root)
+    mode = resolve_input_2d(spec.kind, input_2d, detector is not None, grid, name)
     refiner = load_model(refine, refine_checkpoint, device=device, kind="refiner") if refine is not None else None
     loaded_detector = load_detector(detector, device) if detector is not None else None
     key = run_key(loaded, bench, refiner, loaded_detector, mode)

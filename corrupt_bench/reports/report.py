@@ -189,7 +189,7 @@ def write_report(runs: list[str | Path], out: str | Path, reference: str | None 
     variant_boards = board[(board["board"] != tables.OVERALL) & board["unranked"].eq("")]
     mce_cols = [c for c in variant_boards.columns if c.startswith(("mce", "relative_mce", "mean_resilience_rate"))]
     mce = variant_boards[["model", "board", *mce_cols, "undefined", "reference", "metric", "mce_formula", "relative_mce_formula",
-                          "resilience_formula"]].rename(columns={"board": "variant"})  # fmt: skip
+                          "resilience_formula", "notes"]].rename(columns={"board": "variant"})  # fmt: skip
     failures = df[df["error"].notna()] if "error" in df else df.iloc[:0]
     written = [
         _atomic_csv(board, out / "leaderboard.csv"),

@@ -133,16 +133,15 @@ def grid_values(df: pd.DataFrame, value: str, weight: str, by: Sequence[str], re
         per_action = num / den
     cell_of_pair = np.zeros(n_pairs, np.int64)
     cell_of_pair[pairs] = cells
-    onehot = np.zeros((n_pairs, n_cells))
-    onehot[np.arange(n_pairs), cell_of_pair] = 1.0
+    starts = np.searchsorted(cell_of_pair, np.arange(n_cells))  # pairs are numbered cell by cell
     finite = np.isfinite(per_action)
     with np.errstate(invalid="ignore", divide="ignore"):
-        values = (np.where(finite, per_action, 0.0) @ onehot) / (finite.astype(np.float64) @ onehot)
-    seq_frames = y.T @ onehot  # (Q, cells)
+        values = np.add.reduceat(np.where(finite, per_action, 0.0), starts, axis=1) / np.add.reduceat(finite.astype(np.float64), starts, axis=1)
+    seq_frames = np.add.reduceat(y, starts, axis=0)  # (cells, Q)
     table = d.groupby(by, sort=True, dropna=False).size().reset_index()[by]
-    table["n_sequences"] = (seq_frames > 0).sum(axis=0).astype(int)
-    table["n_frames"] = seq_frames.sum(axis=0).astype(int)
-    table["n_actions"] = onehot.sum(axis=0).astype(int)
+    table["n_sequences"] = (seq_frames > 0).sum(axis=1).astype(int)
+    table["n_frames"] = seq_frames.sum(axis=1).astype(int)
+    table["n_actions"] = np.diff(np.append(starts, n_pairs)).astype(int)
     return GridValues(table, values, tuple(by))
 
 

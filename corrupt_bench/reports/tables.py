@@ -572,7 +572,7 @@ def per_action_table(scores: Scores) -> pd.DataFrame:
     table = values.table.copy()
     lo, hi = interval(values.values[1:], table["n_sequences"].to_numpy())
     table[scores.metric], table[f"{scores.metric}_lo"], table[f"{scores.metric}_hi"] = values.values[0], lo, hi
-    return table.assign(metric=scores.metric)
+    return table.assign(metric=scores.metric, notes=table["model"].map(model_notes(scores.df)).fillna(""))
 
 
 def corruption_table(scores: Scores) -> pd.DataFrame:
@@ -638,7 +638,7 @@ def ce_table(df_or_scores, reference: str | None = None, metric: str = "mpjpe") 
                "severities", "n_sequences", "reference_degradation", "relative_ce_undefined", "ce_undefined"]  # fmt: skip
     out = pd.DataFrame(rows, columns=columns)
     return out.assign(reference=scores.reference, metric=scores.metric, ce_formula=text["ce_formula"],
-                      relative_ce_formula=text["relative_ce_formula"])  # fmt: skip
+                      relative_ce_formula=text["relative_ce_formula"], notes=out["model"].map(model_notes(scores.df)).fillna(""))  # fmt: skip
 
 
 def mce(df: pd.DataFrame, reference: str, metric: str = "mpjpe") -> pd.DataFrame:
@@ -648,7 +648,7 @@ def mce(df: pd.DataFrame, reference: str, metric: str = "mpjpe") -> pd.DataFrame
     board = board[(board["board"] != OVERALL) & board["unranked"].eq("")]
     cols = ["model", "board", "mce", "mce_lo", "mce_hi", "relative_mce", "relative_mce_lo", "relative_mce_hi",
             "mean_resilience_rate", "mean_resilience_rate_lo", "mean_resilience_rate_hi", "undefined", "reference", "metric",
-            "mce_formula", "relative_mce_formula", "resilience_formula"]  # fmt: skip
+            "mce_formula", "relative_mce_formula", "resilience_formula", "notes"]  # fmt: skip
     return board[cols].rename(columns={"board": "variant"}).reset_index(drop=True)
 
 
@@ -677,7 +677,9 @@ def compare(scores: Scores, model_a: str, model_b: str) -> pd.DataFrame:
             rows.append(_paired(scores, both, scope, variants, part, corrupted, (model_a, model_b)))
     out = pd.DataFrame(rows)
     direction = "higher is better" if spec.higher_is_better else "lower is better"
-    return out.assign(metric=metric, direction=direction, test="paired sign-flip permutation test over sequences (two-sided)")
+    notes = model_notes(scores.df)
+    said = "; ".join(f"{m}: {notes[m]}" for m in dict.fromkeys((model_a, model_b)) if notes.get(m))
+    return out.assign(metric=metric, direction=direction, test="paired sign-flip permutation test over sequences (two-sided)", notes=said)
 
 
 def _paired(scores: Scores, both: pd.DataFrame, scope: str, variants: list[str], part: str, corrupted: bool, models: tuple[str, str]) -> dict:
