@@ -192,8 +192,9 @@ def run_demo(
     runs: list[Path] = []
     scored = [m for m in TRAINED_MODELS if m not in (DETECTOR, REFINER)] + ["triangulation"]
     jobs: list[tuple[str, str, dict]] = []
+    specs = {}
     for model in scored:
-        spec = load_model(model, checkpoints.get(model), device=device).model.input_spec
+        spec = specs[model] = load_model(model, checkpoints.get(model), device=device).model.input_spec
         for bench_name, bench in benchmarks.items():
             if can_consume(spec, *_benchmark_views(bench)):
                 jobs.append((model, bench_name, {}))
@@ -202,10 +203,9 @@ def run_demo(
     for model, bench_name, extra in jobs:
         label = model + (f"+{extra['refine']}" if extra else "")
         run = out / "runs" / label / bench_name
-        score(
-            model, benchmarks[bench_name], run, checkpoint=checkpoints.get(model), name=label,
-            detector=checkpoints[DETECTOR], device=device, **extra,
-        )
+        if specs[model].kind == "keypoints2d":  # the lifters read the tiny detector's 2D on the image variants
+            extra = {**extra, "detector": checkpoints[DETECTOR], "input_2d": "detector"}
+        score(model, benchmarks[bench_name], run, checkpoint=checkpoints.get(model), name=label, device=device, **extra)
         runs.append(run)
     timings["score"] = time.perf_counter() - t0
 
@@ -217,18 +217,34 @@ def run_demo(
 
 
 def print_leaderboard(path: Path) -> None:
-    """The leaderboard CSV as a rich table on stdout."""
+    """The boards of a report's leaderboard CSV as rich tables on stdout: every model name in full,
+    each number with its 95 % interval, the unranked models last with the reason."""
     import pandas as pd
     from rich.console import Console
     from rich.table import Table
 
-    board = pd.read_csv(path)
-    table = Table(title=f"leaderboard ({path})")
-    for column in board.columns:
-        table.add_column(str(column), justify="right" if board[column].dtype.kind in "fi" else "left")
-    for row in board.itertuples(index=False):
-        table.add_row(*(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row))
-    Console(width=200).print(table)
+    from corrupt_bench.reports.report import display_table
+
+    board = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    metric = str(board["metric"].iloc[0]) if len(board) else "mpjpe"
+    columns = ["rank", "model", "input_2d", "grid_cells", "coverage", f"clean_{metric}", f"corrupted_{metric}", "mce",
+               "relative_mce", "mean_resilience_rate", "n_sequences", "n_frames", "unranked"]  # fmt: skip
+    console = Console(width=220)
+    for name in dict.fromkeys(board["board"]):
+        part = board[board["board"] == name].reset_index(drop=True)
+        shown = display_table(part, metric, columns)
+        shown = shown.loc[:, [c for c in shown.columns if c in ("rank", "model") or (shown[c] != "").any()]]
+        reference = str(part["reference"].iloc[0])
+        table = Table(title=f"leaderboard: {name} ({metric}; reference {reference}; [95 % interval over sequences])")
+        for column in shown.columns:
+            if column == "model":
+                table.add_column(column, no_wrap=True, min_width=max(len(m) for m in shown[column]))
+            else:
+                table.add_column(column, justify="left" if column in ("input_2d", "unranked") else "right", overflow="fold")
+        for row in shown.itertuples(index=False):
+            table.add_row(*(str(v) for v in row))
+        console.print(table)
+    console.print(f"all columns, notes and formulas: {path}")
 
 
 @user_errors

@@ -17,6 +17,7 @@ A score run:
 RUN/run.json  RUN/results.parquet  RUN/per_joint.parquet
 RUN/cells/<run key>/<variant>/<corruption>/<severity>/<subject>_<sequence>.{rows,failed,joints}.parquet
 RUN/cells/<run key>/computed.log  RUN/detections/<detector key>/<variant>/<corruption>/<severity>/<stem>.parquet
+RUN/predictions/<run key>/predictions.json  RUN/predictions/<run key>/<variant>/<corruption>/<severity>/<stem>.parquet
 ```
 """
 
@@ -145,6 +146,8 @@ PER_JOINT_NAME = "per_joint.parquet"
 CELLS_DIR = "cells"
 COMPUTED_LOG_NAME = "computed.log"
 DETECTIONS_DIR = "detections"
+PREDICTIONS_DIR = "predictions"  # score --save-predictions: each cell's poses, re-scored without the model
+PREDICTIONS_INFO_NAME = "predictions.json"  # model name, joint set, refiner, run key of a predictions folder
 ROWS_SUFFIX = ".rows.parquet"
 FAILED_SUFFIX = ".failed.parquet"
 JOINTS_SUFFIX = ".joints.parquet"
@@ -154,4 +157,11 @@ def detection_path(run: str | Path, detector_key: str, variant: str, corruption:
                    sequence: str) -> Path:  # fmt: skip
     """The 2D detections of one label file by one detector, cached in a score run folder."""
     return confined(run, DETECTIONS_DIR, detector_key, variant, corruption, str(int(severity)),
+                    sequence_stem(subject, sequence) + LABEL_SUFFIX)  # fmt: skip
+
+
+def prediction_path(run: str | Path, run_key: str, variant: str, corruption: str, severity: int, subject: str,
+                    sequence: str) -> Path:  # fmt: skip
+    """The saved predictions of one label file under one run key (`score --save-predictions`)."""
+    return confined(run, PREDICTIONS_DIR, run_key, variant, corruption, str(int(severity)),
                     sequence_stem(subject, sequence) + LABEL_SUFFIX)  # fmt: skip

@@ -142,8 +142,8 @@ def test_generate_cli_on_ray_without_shared_fs(ray_runtime, local_bench: Path, c
 def test_score_on_ray_gives_the_local_table(ray_runtime, local_bench: Path, tmp_path: Path):
     from corrupt_bench.harness.scoring import score
 
-    local = score("oracle-noise", local_bench, tmp_path / "local", config=ORACLE, device="cpu", show_progress=False)
-    remote = score("oracle-noise", local_bench, tmp_path / "ray", config=ORACLE, device="cpu", show_progress=False,
+    local = score("oracle-noise", local_bench, tmp_path / "local", config=ORACLE, device="cpu", input_2d="gt", show_progress=False)
+    remote = score("oracle-noise", local_bench, tmp_path / "ray", config=ORACLE, device="cpu", input_2d="gt", show_progress=False,
                    executor=RayExecutor(1, num_gpus="auto"))  # fmt: skip
     assert remote.n_computed == local.n_computed == 12 and remote.n_failed == 0
     a, b = _table(tmp_path / "local"), _table(tmp_path / "ray")
@@ -152,7 +152,7 @@ def test_score_on_ray_gives_the_local_table(ray_runtime, local_bench: Path, tmp_
     joints = [pd.read_parquet(run / "per_joint.parquet").sort_values([*KEYS, "joint"]).reset_index(drop=True) for run in (tmp_path / "local", tmp_path / "ray")]
     pd.testing.assert_frame_equal(*joints)
     result = CliRunner().invoke(app, ["score", "--model", "oracle-noise", "--benchmark", str(local_bench), "--out", str(tmp_path / "ray"),
-                                      "--config", str(_yaml(tmp_path / "oracle.yaml", ORACLE)), "--device", "cpu", "--executor", "ray"])  # fmt: skip
+                                      "--config", str(_yaml(tmp_path / "oracle.yaml", ORACLE)), "--device", "cpu", "--input-2d", "gt", "--executor", "ray"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "12 already done" in result.output  # same run key: the Ray run resumes like a local one
 

@@ -24,6 +24,7 @@ from corrupt_bench.io import is_temporary
 from corrupt_bench.layout import CELLS_DIR, COMPUTED_LOG_NAME, DETECTIONS_DIR, OUTPUT_LOCK_NAME, RUN_INFO_NAME
 from corrupt_bench.models.checkpoint import save_checkpoint
 from corrupt_bench.models.loading import load_model
+from corrupt_bench.models.protocol import InputSpec
 
 torch.set_num_threads(1)
 TESTS = Path(__file__).parent
@@ -70,7 +71,9 @@ def test_rows_cover_the_grid_with_every_metric(bench: Path, tmp_path: Path):
     assert df.loc[occluded, ["mpjpe_visible", "mpjpe_occluded"]].notna().all().all()
     assert df.loc[~occluded, ["mpjpe_visible", "mpjpe_occluded"]].isna().all().all()
     assert set(df.loc[df["corruption"] == "kp_noise", "input_2d"]) == {"corrupted"}
-    assert set(df.loc[df["corruption"] != "kp_noise", "input_2d"]) == {"gt"}
+    # no images and no keypoint input: the cell's 2D labels, recorded as such (not as an opted-in 'gt')
+    assert set(df.loc[df["corruption"] != "kp_noise", "input_2d"]) == {"labels"}
+    assert (df["coverage"] == 1.0).all() and set(df["joints"]) == {"all 17"}
     joints = pd.read_parquet(tmp_path / "run" / "per_joint.parquet")
     assert len(joints) == 17 * len(df)
     assert (joints.loc[joints["joint"] == "Hip", "mpjpe"] == 0).all()
@@ -108,37 +111,84 @@ def test_rerun_skips_finished_cells(bench: Path, tmp_path: Path):
     assert other.n_skipped == 0 and other.n_computed == 3 and other.run_key != second.run_key  # another model key
 
 
-def test_failing_cells_are_recorded_and_retried(bench: Path, tmp_path: Path):
+def _reference_pose_error(gt: np.ndarray) -> np.ndarray:
+    """Per frame, the MPJPE of the reference pose (every joint at the root): the mean distance of the
+    true joints from the true root."""
+    rel = gt - gt[:, :1]
+    return np.linalg.norm(rel, axis=-1).mean(axis=-1)
+
+
+def test_failing_cells_are_recorded_penalised_and_retried(bench: Path, tmp_path: Path):
     run = tmp_path / "run"
     summary = score("fixtures_bench:failing", bench, run, corruptions=["clean"], show_progress=False)
     df = pd.read_parquet(summary.results)
     assert summary.n_failed == 1 and summary.n_computed == 3
     bad = df[df["error"].notna()]
-    assert list(bad["subject"]) == ["S11"] and "boom on purpose" in bad["error"].iloc[0]
-    assert bad["mpjpe"].isna().all()
+    # the failed cell is not dropped: one row per camera, every frame failed and penalised
+    assert set(bad["subject"]) == {"S11"} and len(bad) == 4 and bad["error"].str.contains("boom on purpose").all()
+    assert (bad["n_nonfinite"] == bad["n_frames"]).all() and (bad["n_frames"] == 12).all() and (bad["coverage"] == 0).all()
+    labels = pd.read_parquet(bench / "demo" / "clean" / "0" / "labels" / "S11_Posing.parquet")
+    gt = np.stack(labels[labels["camera"] == bad["camera"].iloc[0]]["joints_3d_cam"].map(np.asarray).to_list()).reshape(-1, 17, 3)
+    assert bad["mpjpe"].iloc[0] == pytest.approx(_reference_pose_error(gt).mean())
+    assert (bad["pck3d"] < 1.0).all() and bad["answered_mpjpe"].isna().all()
     good = df[df["error"].isna()]
     assert len(good) == 8 and (good["n_nonfinite"] == 6).all() and (good["n_frames"] == 12).all()
-    assert good["mpjpe"].notna().all()  # means over the 6 finite frames only
+    assert np.allclose(good["coverage"], 0.5)
+    first = good.iloc[0]  # the failed (odd) frames enter with the reference pose's error, the answered half with its own
+    labels = pd.read_parquet(bench / "demo" / "clean" / "0" / "labels" / f"{first['subject']}_{first['sequence']}.parquet")
+    mine = labels[labels["camera"] == first["camera"]].sort_values("frame")
+    gt = np.stack(mine["joints_3d_cam"].map(np.asarray).to_list()).reshape(-1, 17, 3)
+    odd = mine["frame"].to_numpy() % 2 == 1
+    assert first["mpjpe"] == pytest.approx((6 * first["answered_mpjpe"] + _reference_pose_error(gt)[odd].sum()) / 12)
     again = score("fixtures_bench:failing", bench, run, corruptions=["clean"], show_progress=False)
     assert again.n_skipped == 2 and again.n_computed == 1 and again.n_failed == 1
     log = (run / CELLS_DIR / again.run_key / "computed.log").read_text().splitlines()
     assert sum("S11" in line for line in log) == 2 and sum("S9" in line for line in log) == 2
 
 
-def test_nonfinite_frames_are_excluded_not_averaged():
+def test_failed_frames_enter_every_metric_with_the_declared_penalty():
     rng = np.random.default_rng(0)
     gt = rng.normal(size=(6, 17, 3)) * 100
     pred = gt + 10.0
     pred[:, 0] = gt[:, 0]
     pred[2] = np.nan
     row, joints = sequence_metrics(pred, gt, None, False)
-    assert row["n_nonfinite"] == 1 and row["n_frames"] == 6
-    finite = [0, 1, 3, 4, 5]
-    expected = np.linalg.norm((pred[finite] - pred[finite, :1]) - (gt[finite] - gt[finite, :1]), axis=-1).mean()
-    assert row["mpjpe"] == pytest.approx(expected)
-    assert np.isfinite(row["mpjve"]) and joints["mpjpe"].shape == (17,)
-    row, _ = sequence_metrics(np.full_like(gt, np.nan), gt, None, False)
-    assert row["n_nonfinite"] == 6 and np.isnan(row["mpjpe"])
+    assert row["n_nonfinite"] == 1 and row["n_frames"] == 6 and row["coverage"] == pytest.approx(5 / 6)
+    rel_pred, rel_gt = pred - pred[:, :1], gt - gt[:, :1]
+    per_frame = np.linalg.norm(rel_pred - rel_gt, axis=-1).mean(axis=-1)
+    answered = [0, 1, 3, 4, 5]
+    penalty = _reference_pose_error(gt)[2]
+    assert row["mpjpe"] == pytest.approx((per_frame[answered].sum() + penalty) / 6)
+    assert row["answered_mpjpe"] == pytest.approx(per_frame[answered].mean())
+    assert row["pck3d"] == pytest.approx(5 / 6 * row["answered_pck3d"])  # every joint of the failed frame a miss
+    # velocity: the differences 1->2 and 2->3 touch the failed frame and are charged its joints' distance from the root
+    dist = np.linalg.norm(rel_gt[2], axis=-1)
+    vel = np.linalg.norm(np.diff(rel_pred, axis=0) - np.diff(rel_gt, axis=0), axis=-1)
+    vel[1], vel[2] = dist, dist
+    assert row["mpjve"] == pytest.approx(vel.mean())
+    assert np.isfinite(row["accel_error"]) and joints["mpjpe"].shape == (17,)
+    nothing, _ = sequence_metrics(np.full_like(gt, np.nan), gt, None, False)
+    assert nothing["n_nonfinite"] == 6 and nothing["coverage"] == 0
+    assert nothing["mpjpe"] == pytest.approx(_reference_pose_error(gt).mean()) and nothing["pck3d"] == 0 and nothing["auc"] == 0
+    assert np.isnan(nothing["answered_mpjpe"])
+    # a model that answers nothing can never beat a sensible answer on any metric, temporal ones included
+    for name in ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "accel_error"):
+        assert nothing[name] > sequence_metrics(gt + 10.0, gt, None, False)[0][name], name
+
+
+def test_declared_joint_set_scores_only_those_joints():
+    rng = np.random.default_rng(1)
+    gt = rng.normal(size=(5, 17, 3)) * 100
+    pred = gt.copy()
+    pred[:, 10:] = np.nan  # joints outside the declared set: never read
+    subset = tuple(range(10))
+    row, joints = sequence_metrics(pred, gt, None, False, subset)
+    assert row["n_nonfinite"] == 0 and row["mpjpe"] == pytest.approx(0.0, abs=1e-9)
+    assert np.isnan(joints["mpjpe"][10:]).all() and np.allclose(joints["mpjpe"][:10], 0.0)
+    full, _ = sequence_metrics(pred, gt, None, False)
+    assert full["n_nonfinite"] == 5  # the same output read on all 17 joints: every frame failed
+    with pytest.raises(ValueError, match="include the root"):
+        InputSpec("keypoints2d", joints=(1, 2, 3))
 
 
 def test_refiner_post_processes_each_sequence(bench: Path, tmp_path: Path):
@@ -183,11 +233,10 @@ def test_cli_score_and_user_errors(bench: Path, tmp_path: Path):
     assert result.exit_code == 2 and "no corruption kp_nosie in this benchmark (present: clean, kp_noise, view_drop)" in result.output
 
 
-def test_image_model_without_images_fails_its_cells_clearly(raw: Path, tmp_path: Path):
-    summary = score("fixtures_bench:image_probe", raw, tmp_path / "run", show_progress=False)
-    df = pd.read_parquet(summary.results)
-    assert summary.n_failed == summary.n_cells == 3
-    assert df["error"].str.contains("has no images").all()
+def test_image_model_without_images_is_refused_before_anything_is_written(raw: Path, tmp_path: Path):
+    with pytest.raises(UserError, match="reads images, but no cell of this benchmark has any"):
+        score("fixtures_bench:image_probe", raw, tmp_path / "run", show_progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def test_killed_run_resumes_without_recomputing(tmp_path: Path):
@@ -251,12 +300,12 @@ def demo_benchmarks(tmp_path_factory) -> dict[str, Path]:
 
 def test_triangulation_and_oracle_on_the_generated_weak_sync_demo(demo_benchmarks, tmp_path: Path):
     bench = demo_benchmarks["demo-weak-sync"]
-    df = pd.read_parquet(score("triangulation", bench, tmp_path / "tri", show_progress=False).results)
-    assert df["error"].isna().all() and (df["n_nonfinite"] == 0).all()
+    df = pd.read_parquet(score("triangulation", bench, tmp_path / "tri", input_2d="gt", show_progress=False).results)
+    assert df["error"].isna().all() and (df["n_nonfinite"] == 0).all() and set(df["input_2d"]) == {"gt"}
     assert (df.loc[df["severity"] == 0, "mpjpe"] < 1.0).all()  # clean GT 2D of the synthetic source
     desync = df[(df["variant"] == "subframe") & (df["severity"] > 0)].groupby("severity")["mpjpe"].mean()
     assert list(desync.index) == [1, 2, 3, 4, 5] and desync.iloc[-1] > desync.iloc[0] > 1.0
-    oracle = pd.read_parquet(score("oracle-noise", bench, tmp_path / "oracle", config={"offset_mm": 10.0}, show_progress=False).results)
+    oracle = pd.read_parquet(score("oracle-noise", bench, tmp_path / "oracle", config={"offset_mm": 10.0}, input_2d="gt", show_progress=False).results)
     np.testing.assert_allclose(oracle["mpjpe"], 10.0, atol=1e-4)
 
 
@@ -265,7 +314,7 @@ def test_image_model_reads_generated_crops_through_workers(demo_benchmarks, tmp_
     summary = score("fixtures_bench:image_probe", bench, tmp_path / "run", workers=1, batch_size=2, show_progress=False)
     df = pd.read_parquet(summary.results)
     assert summary.n_failed == 0 and len(df) == 12  # clean + 11 corruptions, one camera, one sequence
-    assert df["input_2d"].isna().all() and (df["n_frames"] == 8).all()
+    assert set(df["input_2d"]) == {"images"} and (df["n_frames"] == 8).all()
     assert (df["n_nonfinite"] == 0).all()  # every crop arrived, resized to 48 px, with content
 
 
@@ -275,7 +324,7 @@ def test_keypoint_model_on_image_cells_uses_the_detector_when_given(demo_benchma
     detector = load_model("detector2d", device="cpu").model  # untrained: the plumbing, not the accuracy, is tested
     save_checkpoint(tmp_path / "det", "detector2d", detector.config.model_dump(), detector.module.state_dict())
     with_det = score("fixtures_bench:linear_lifter", bench, tmp_path / "a", detector=tmp_path / "det", variants=["frame-shift"], show_progress=False)
-    without = score("fixtures_bench:linear_lifter", bench, tmp_path / "b", variants=["frame-shift"], show_progress=False)
+    without = score("fixtures_bench:linear_lifter", bench, tmp_path / "b", variants=["frame-shift"], input_2d="gt", show_progress=False)
     a, b = pd.read_parquet(with_det.results), pd.read_parquet(without.results)
     assert a["error"].isna().all() and set(a["input_2d"]) == {"detector"} and set(b["input_2d"]) == {"gt"}
     assert with_det.run_key != without.run_key  # the detector is part of the key
@@ -291,3 +340,24 @@ def test_keypoint_model_on_image_cells_uses_the_detector_when_given(demo_benchma
     assert result.exit_code == 2, result.output
     assert "this checkpoint holds 'tcn-lifter', a predictor, not a 2D detector" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "c").exists()
+
+
+def test_cells_where_the_corruption_changed_no_frame_are_flagged_and_left_out(demo_benchmarks, tmp_path: Path):
+    """demo-h36m-c's temporal occlusion (spans of 3.2 s windows) misses its 8-frame clip: pixels (the lock's
+    digests) and label effects equal the clean cell's. The report leaves that cell out of the corruption
+    means and says how many it left out; every other corruption changed all 8 frames."""
+    from corrupt_bench.reports.report import write_report
+
+    bench = demo_benchmarks["demo-h36m-c"]
+    df = pd.read_parquet(score("oracle-noise", bench, tmp_path / "run", config={"offset_mm": 10.0}, input_2d="gt", show_progress=False).results)
+    changed = df.set_index("corruption")["n_changed_frames"]
+    assert changed["temporal_occlusion"] == 0 and np.isnan(changed["clean"])
+    assert (changed.drop(["temporal_occlusion", "clean"]) == 8).all()
+    files = write_report([tmp_path / "run"], tmp_path / "report")
+    left = pd.read_csv(tmp_path / "report" / "unchanged.csv")
+    assert list(left["corruption"]) == ["temporal_occlusion"] and len(left) == 1
+    grid = pd.read_csv(tmp_path / "report" / "grid.csv").set_index("corruption")
+    assert grid.loc["temporal_occlusion", "unchanged_files"] == 1 and np.isnan(grid.loc["temporal_occlusion", "mpjpe"])
+    table = pd.read_csv(tmp_path / "report" / "corruption_table_mpjpe.csv")
+    assert "temporal_occlusion" not in set(table["corruption"]) and len(table) == 10
+    assert "Unchanged cells: 1 corrupted cell files" in files.summary_md.read_text()

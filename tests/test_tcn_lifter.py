@@ -169,7 +169,7 @@ def test_scores_through_the_cli(trained, synth, tmp_path):
     assert result.exit_code == 0, result.output
     df = pd.read_parquet(run / "results.parquet")
     assert len(df) > 0 and df["error"].isna().all()
-    assert set(df["input_2d"]) == {"gt"} and "S9" in set(df["subject"])
+    assert set(df["input_2d"]) == {"labels"} and "S9" in set(df["subject"])  # a raw source: its clean 2D labels
     assert np.all(np.isfinite(df["mpjpe"])) and np.all(df["mpjpe"] > 0) and (df["n_nonfinite"] == 0).all()
 
 

@@ -68,7 +68,7 @@ def test_triangulation_on_clean_ground_truth_2d_is_under_1mm(tmp_path: Path):
     raw = raw_source(tmp_path / "raw")
     summary = score("triangulation", raw, tmp_path / "run", show_progress=False)
     df = pd.read_parquet(summary.results)
-    assert len(df) == 3 * 4 and (df["variant"] == "source").all() and (df["input_2d"] == "gt").all()
+    assert len(df) == 3 * 4 and (df["variant"] == "source").all() and (df["input_2d"] == "labels").all()
     assert df["error"].isna().all() and (df["n_nonfinite"] == 0).all()
     assert (df["mpjpe"] < 1.0).all() and (df["p_mpjpe"] < 1.0).all()
 

@@ -20,7 +20,15 @@ import numpy as np
 from corrupt_bench.data.cameras import CAMERA_IDS, Camera, get_camera
 from corrupt_bench.errors import UserError
 from corrupt_bench.io import confined
-from corrupt_bench.layout import CAMERA_FILE_NAME, CLEAN, LABELS_DIR, label_glob, parse_label_path, unit_key
+from corrupt_bench.layout import (
+    CAMERA_FILE_NAME,
+    CLEAN,
+    LABELS_DIR,
+    label_glob,
+    label_path,
+    parse_label_path,
+    unit_key,
+)
 from corrupt_bench.layout import LOCK_NAME as LOCK_FILE
 from corrupt_bench.layout import MANIFEST_NAME as MANIFEST_FILE
 
@@ -64,18 +72,24 @@ class Benchmark:
                 ) from None
         self._lock_digest: str | None = None
         self._divisor: int | None = None
+        self._files: dict[str, str] | None = None
 
     # -- identity ----------------------------------------------------------------------------------
     @property
     def lock_digest(self) -> str:
-        """16 hex of SHA-256 of the lock's `content_digest` (else of lock.json); for a raw folder, of its
-        file names, sizes and JSON files (cameras.json)."""
+        """16 hex of SHA-256 of what a scorer reads: for a generated benchmark, the lock's
+        `content_digest` (else lock.json's bytes; the per-cell label and image files) and the
+        root files as they are on disk now (cameras.json by its canonical JSON, manifest.yaml by
+        its bytes: the calibration and the synthetic divisor); for a raw folder, its file names,
+        sizes and JSON files (cameras.json)."""
         if self._lock_digest is None:
             h = hashlib.sha256()
             if self.is_generated:
                 lock = self._lock()
                 content = lock.get("content_digest") if isinstance(lock, dict) else None
                 h.update(str(content).encode() if content else (self.root / LOCK_FILE).read_bytes())
+                for name in (CAMERA_FILE_NAME, MANIFEST_FILE):
+                    h.update(f"\0{name}\0{self._root_file_digest(name)}".encode())
             else:
                 for path in sorted(self.root.rglob("*")):
                     if path.is_file() and path.suffix in (".cdf", ".mp4", ".json"):
@@ -85,6 +99,19 @@ class Benchmark:
                             h.update(path.read_bytes())
             self._lock_digest = h.hexdigest()[:16]
         return self._lock_digest
+
+    def _root_file_digest(self, name: str) -> str:
+        """Digest of a root file as a scorer reads it ("absent" when there is none)."""
+        path = self.root / name
+        if not path.is_file():
+            return "absent"
+        if name == CAMERA_FILE_NAME:
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise UserError(f"unreadable calibration ({type(exc).__name__})", path) from exc
+            return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        return hashlib.sha256(path.read_bytes()).hexdigest()
 
     # -- grid --------------------------------------------------------------------------------------
     def cell_files(
@@ -129,6 +156,81 @@ class Benchmark:
             if missing:
                 known = ", ".join(str(h) for h in sorted(have))
                 raise UserError(f"no {what} {', '.join(map(str, missing))} in this benchmark (present: {known})", self.root)
+
+    def grid_inputs(self, cells: list[CellFile]) -> dict[tuple[str, str, int], tuple[bool, bool]]:
+        """(has images, has keypoint input) of each grid point of `cells`, read from the `image` and
+        `keypoints_2d` columns of one of its label files (a raw folder has neither)."""
+        import pyarrow.parquet as pq
+
+        out: dict[tuple[str, str, int], tuple[bool, bool]] = {}
+        for cell in cells:
+            point = (cell.variant, cell.corruption, int(cell.severity))
+            if point in out:
+                continue
+            if cell.path is None:
+                out[point] = (False, False)
+                continue
+            try:
+                schema = pq.read_schema(cell.path)
+                present = [c for c in ("image", "keypoints_2d") if c in schema.names]
+                table = pq.read_table(cell.path, columns=present)
+            except Exception as exc:
+                raise UserError(f"unreadable label file ({type(exc).__name__}: {exc})".splitlines()[0], cell.path) from exc
+            has = {c: c in present and table.column(c).null_count < table.num_rows for c in ("image", "keypoints_2d")}
+            out[point] = (has["image"], has["keypoints_2d"])
+        return out
+
+    def changed_frames(self, cell: CellFile, df) -> dict[str, int | None]:
+        """Per camera, how many frames of a corrupted cell file the corruption changed, compared with the
+        clean cell of the same variant at the same camera and frame: a frame is changed when its image
+        differs (the lock's pixel digests, `lock.json` "files") or a label-side effect does (the 2D input
+        a keypoint model reads: `keypoints_2d` / `keypoint_conf`, else `joints_2d`; `occluded`,
+        `view_valid`, `time_offset`, `crop`). None for a camera where that cannot be told (no clean
+        cell, a frame or an image digest missing); {} for a clean cell or a raw folder."""
+        if cell.path is None or cell.corruption == CLEAN or int(cell.severity) == 0:
+            return {}
+        cameras = list(dict.fromkeys(df["camera"].astype(str)))
+        clean_path = label_path(self.root, cell.variant, CLEAN, 0, cell.subject, cell.sequence)
+        if not clean_path.is_file():
+            return dict.fromkeys(cameras)
+        import pandas as pd
+
+        clean = pd.read_parquet(clean_path)
+        clean["camera"] = clean["camera"].astype(str)
+        files = self._lock_files()
+        out: dict[str, int | None] = {}
+        for camera in cameras:
+            mine = df[df["camera"] == camera].set_index("frame")
+            theirs = clean[clean["camera"] == camera].drop_duplicates("frame").set_index("frame")
+            if not set(mine.index) <= set(theirs.index):
+                out[camera] = None
+                continue
+            theirs = theirs.loc[mine.index]
+            changed = np.zeros(len(mine), bool)
+            unknown = False
+            for i, (a, b) in enumerate(zip(_column(mine, "image"), _column(theirs, "image"), strict=True)):
+                if a is None and b is None:
+                    continue
+                da, db = files.get(a) if a else None, files.get(b) if b else None
+                if da is None or db is None:
+                    unknown = True
+                    break
+                changed[i] |= da != db
+            if unknown:
+                out[camera] = None
+                continue
+            for key in ("input_2d", "input_conf", "occluded", "view_valid", "time_offset", "crop"):
+                changed |= ~_equal_rows(_label_values(mine, key), _label_values(theirs, key))
+            out[camera] = int(changed.sum())
+        return out
+
+    def _lock_files(self) -> dict[str, str]:
+        """The lock's per-file digests (path relative to the root -> digest), read once."""
+        if self._files is None:
+            lock = self._lock() if self.is_generated else {}
+            files = lock.get("files") if isinstance(lock, dict) else None
+            self._files = {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
+        return self._files
 
     # -- data --------------------------------------------------------------------------------------
     def camera(self, subject: str, camera_id: str) -> Camera:
@@ -231,3 +333,33 @@ class Benchmark:
             return json.loads((self.root / LOCK_FILE).read_text())
         except json.JSONDecodeError as exc:
             raise UserError(f"lock file is not valid JSON (line {exc.lineno})", self.root / LOCK_FILE) from exc
+
+
+def _column(df, name: str) -> list:
+    """A column's values as a list (Nones where the column is absent or null)."""
+    if name not in df.columns:
+        return [None] * len(df)
+    return [None if v is None or (np.isscalar(v) and v != v) else v for v in df[name].tolist()]
+
+
+def _label_values(df, key: str) -> list:
+    """One label-side effect per row, as compared by `Benchmark.changed_frames`: the 2D input a keypoint
+    model reads (`input_2d`: keypoints_2d, else joints_2d; `input_conf`: keypoint_conf, else all ones)
+    or a label column as it is."""
+    if key == "input_2d":
+        return [k if k is not None else j for k, j in zip(_column(df, "keypoints_2d"), _column(df, "joints_2d"), strict=True)]
+    if key == "input_conf":
+        return [np.ones(17, np.float32) if c is None else c for c in _column(df, "keypoint_conf")]
+    return _column(df, key)
+
+
+def _equal_rows(a: list, b: list) -> np.ndarray:
+    """(N,) True where two lists of row values are equal (arrays element by element, NaN equal to NaN)."""
+    out = np.empty(len(a), bool)
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        if x is None or y is None:
+            out[i] = x is None and y is None
+        else:
+            xa, ya = np.asarray(x), np.asarray(y)
+            out[i] = xa.shape == ya.shape and bool(np.array_equal(xa, ya, equal_nan=xa.dtype.kind == "f"))
+    return out

@@ -54,10 +54,11 @@ def has_values(df, column: str) -> bool:
 
 
 def build_groups(df, spec: InputSpec, input_2d: str | None, image_root: Path | None = None) -> list[Group]:
-    """Groups of one label table (sorted by camera, frame). `input_2d`: 'gt' | 'corrupted' | 'detector' | None.
+    """Groups of one label table (sorted by camera, frame). `input_2d`: what the cell feeds a keypoint
+    model (`harness.inputs.ROW_INPUTS`: 'corrupted' | 'detector' | 'gt' | 'labels'), or 'images' / None.
 
     For 'corrupted' and 'detector' the table's `keypoints_2d` / `keypoint_conf` columns are the input;
-    for 'gt' it is `joints_2d` with confidence 1.
+    for 'gt' and 'labels' it is `joints_2d` with confidence 1.
     """
     cameras = list(dict.fromkeys(df["camera"]))
     per_cam = {c: df[df["camera"] == c] for c in cameras}
@@ -83,7 +84,7 @@ def _group(cameras, frames, tables, spec: InputSpec, input_2d, image_root) -> Gr
         arrays["occluded"].append(stack_column(t, "occluded", (N_JOINTS,), bool) if "occluded" in t else np.zeros((n, N_JOINTS), bool))
         arrays["view_valid"].append(t["view_valid"].to_numpy(bool) if "view_valid" in t else np.ones(n, bool))
         arrays["crop"].append(stack_column(t, "crop", (4,)) if has_values(t, "crop") else np.full((n, 4), np.nan, np.float32))
-        if input_2d == "gt":
+        if input_2d in ("gt", "labels"):
             arrays["keypoints_2d"].append(stack_column(t, "joints_2d", (N_JOINTS, 2)))
             arrays["confidence"].append(np.ones((n, N_JOINTS), np.float32))
         elif input_2d in ("corrupted", "detector"):

@@ -75,12 +75,13 @@ def detect_rows(detector: Detector2D, benchmark: Path, rows, batch_size: int = 6
     return kp, conf
 
 
-def cached_detections(run: Path, detector_key: str, benchmark: Path, labels, detector: Detector2D):
+def cached_detections(run: Path, detector_key: str, benchmark: Path, labels, detector: Detector2D, refresh: bool = False):
     """Detections for the rows of one (or more) label files, cached in the run folder `run`.
 
     Returns a DataFrame with columns subject, sequence, camera, frame, keypoints_2d (34 full-frame
     px), keypoint_conf (17), one row per label row (NaN / 0 for rows without an image). A cache file
-    is reused when it covers every (camera, frame) asked for; it is written atomically.
+    is reused when it covers every (camera, frame) asked for, unless `refresh` (`score --force`); it
+    is written atomically.
     """
     import pandas as pd
 
@@ -90,7 +91,7 @@ def cached_detections(run: Path, detector_key: str, benchmark: Path, labels, det
         path = detection_path(run, detector_key, str(variant), str(corruption), int(severity), str(subject), str(sequence))
         wanted = set(zip(rows["camera"].astype(str), rows["frame"].astype(int), strict=True))
         cached = None
-        if path.is_file():
+        if path.is_file() and not refresh:
             cached = pd.read_parquet(path)
             have = set(zip(cached["camera"].astype(str), cached["frame"].astype(int), strict=True))
             if not wanted <= have:

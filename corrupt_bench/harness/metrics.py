@@ -15,9 +15,10 @@ root-relative first (`root_relative`).
 - `accel_error`: error of second differences x[t-1] - 2 x[t] + x[t+1] (mm per frame^2), as VIBE.
 - `pck3d`: fraction of joints with error < 150 mm; `auc`: mean PCK over 31 thresholds 0..150 mm.
 
-`METRICS` is the one registry of what a score row holds: name -> `MetricSpec(fn, per_joint, unit,
-higher_is_better, ...)`. Scoring computes every entry, reports read units and directions from it;
-no other module lists metric names.
+`METRICS` is the one registry of what a score row holds: name -> `MetricSpec(fn, per_joint,
+elements, unit, higher_is_better, order, joints)`. Scoring computes every entry from its `elements`
+(failed frames penalised, `harness.evaluation`), reports read units and directions from it; no
+other module lists metric names.
 """
 
 from __future__ import annotations
@@ -274,24 +275,72 @@ def auc_per_joint(pred: Any, gt: Any, mask: Any | None = None) -> Any:
     return np.mean(values, axis=0)
 
 
+# --- per-element values: what a metric averages, before any mean ------------------------------------
+def joint_hits(pred: Any, gt: Any, threshold: float = PCK_THRESHOLD_MM) -> Any:
+    """1.0 where a joint's error is below `threshold` mm, else 0.0, shape (..., J) (PCK3D's elements)."""
+    return _pck_values(joint_errors(pred, gt), threshold)
+
+
+def joint_auc(pred: Any, gt: Any) -> Any:
+    """Each joint's share of the 31 thresholds 0..150 mm it is within, shape (..., J) (AUC's elements)."""
+    err = joint_errors(pred, gt)
+    values = [_pck_values(err, float(t)) for t in AUC_THRESHOLDS_MM]
+    if _is_torch(err):
+        import torch
+
+        return torch.stack(values).mean(dim=0)
+    return np.mean(values, axis=0)
+
+
+def procrustes_errors(pred: Any, gt: Any) -> Any:
+    """Per-joint errors after similarity Procrustes of each pose (P-MPJPE's elements), (..., J)."""
+    return joint_errors(procrustes_align(pred, gt), gt)
+
+
+def scaled_errors(pred: Any, gt: Any) -> Any:
+    """Per-joint errors after scale alignment of each pose (N-MPJPE's elements), (..., J)."""
+    return joint_errors(scale_align(pred, gt), gt)
+
+
+def velocity_errors(pred: Any, gt: Any) -> Any:
+    """Per-joint error of the first differences along time (T-1, ..., J) (MPJVE's elements)."""
+    pred, gt = _check(pred, gt)
+    return _norm(_diff(pred, 1) - _diff(gt, 1))
+
+
+def acceleration_errors(pred: Any, gt: Any) -> Any:
+    """Per-joint error of the second differences along time (T-2, ..., J) (acceleration error's elements)."""
+    pred, gt = _check(pred, gt)
+    return _norm(_diff(pred, 2) - _diff(gt, 2))
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """One metric of a score row.
 
     fn(pred, gt, mask=None): the value over a sequence; per_joint(pred, gt, mask=None): (J,) or None.
-    unit: "mm", "mm/frame", "mm/frame^2" or "fraction" (0..1). higher_is_better: False for errors,
-    True for the fractions (pck3d, auc). temporal: the first axis is time (computed over every frame
-    with the finite ones kept, not over the finite frames alone). joints: "all", or the occlusion
+    elements(pred, gt): the per-(frame or difference, joint) values the metric is the mean of,
+    (T - order, J); the harness replaces the elements of failed frames by the declared penalty
+    (`harness.evaluation`) before taking the mean. unit: "mm", "mm/frame", "mm/frame^2" or
+    "fraction" (0..1). higher_is_better: False for errors, True for the fractions (pck3d, auc).
+    order: 0 for a per-frame metric, 1 (velocity) or 2 (acceleration) for a temporal one whose
+    elements are differences of `order + 1` consecutive frames. joints: "all", or the occlusion
     split ("visible" / "occluded": computed only where the corruption recorded occlusion).
     """
 
     fn: Callable[..., Any]
     per_joint: Callable[..., Any] | None
+    elements: Callable[[Any, Any], Any]
     unit: str
     higher_is_better: bool
-    temporal: bool = False
+    order: int = 0
     joints: Literal["all", "visible", "occluded"] = "all"
     description: str = ""
+
+    @property
+    def temporal(self) -> bool:
+        """The first axis is time (elements are differences of consecutive frames)."""
+        return self.order > 0
 
     def error(self, values: Any) -> Any:
         """The value as an error (lower is better): itself for an error metric, 1 - value for a
@@ -304,15 +353,15 @@ class MetricSpec:
 
 
 METRICS: Mapping[str, MetricSpec] = MappingProxyType({
-    "mpjpe": MetricSpec(mpjpe, mpjpe_per_joint, "mm", False, description="MPJPE (Protocol 1)"),
-    "p_mpjpe": MetricSpec(p_mpjpe, p_mpjpe_per_joint, "mm", False, description="MPJPE after similarity Procrustes (Protocol 2)"),
-    "n_mpjpe": MetricSpec(n_mpjpe, n_mpjpe_per_joint, "mm", False, description="MPJPE after scale alignment"),
-    "mpjve": MetricSpec(mpjve, mpjve_per_joint, "mm/frame", False, temporal=True, description="velocity error"),
-    "accel_error": MetricSpec(accel_error, accel_error_per_joint, "mm/frame^2", False, temporal=True, description="acceleration error"),
-    "pck3d": MetricSpec(pck3d, pck3d_per_joint, "fraction", True, description="PCK3D@150 mm"),
-    "auc": MetricSpec(auc, auc_per_joint, "fraction", True, description="AUC of PCK over 0..150 mm"),
-    "mpjpe_visible": MetricSpec(mpjpe, mpjpe_per_joint, "mm", False, joints="visible", description="MPJPE of the visible joints"),
-    "mpjpe_occluded": MetricSpec(mpjpe, mpjpe_per_joint, "mm", False, joints="occluded", description="MPJPE of the occluded joints"),
+    "mpjpe": MetricSpec(mpjpe, mpjpe_per_joint, joint_errors, "mm", False, description="MPJPE (Protocol 1)"),
+    "p_mpjpe": MetricSpec(p_mpjpe, p_mpjpe_per_joint, procrustes_errors, "mm", False, description="MPJPE after similarity Procrustes (Protocol 2)"),
+    "n_mpjpe": MetricSpec(n_mpjpe, n_mpjpe_per_joint, scaled_errors, "mm", False, description="MPJPE after scale alignment"),
+    "mpjve": MetricSpec(mpjve, mpjve_per_joint, velocity_errors, "mm/frame", False, order=1, description="velocity error"),
+    "accel_error": MetricSpec(accel_error, accel_error_per_joint, acceleration_errors, "mm/frame^2", False, order=2, description="acceleration error"),
+    "pck3d": MetricSpec(pck3d, pck3d_per_joint, joint_hits, "fraction", True, description="PCK3D@150 mm"),
+    "auc": MetricSpec(auc, auc_per_joint, joint_auc, "fraction", True, description="AUC of PCK over 0..150 mm"),
+    "mpjpe_visible": MetricSpec(mpjpe, mpjpe_per_joint, joint_errors, "mm", False, joints="visible", description="MPJPE of the visible joints"),
+    "mpjpe_occluded": MetricSpec(mpjpe, mpjpe_per_joint, joint_errors, "mm", False, joints="occluded", description="MPJPE of the occluded joints"),
 })  # fmt: skip
 
 

@@ -1,23 +1,30 @@
 """The scoring loop: walk a benchmark's grid, feed a Predictor by its InputSpec, write tidy result rows.
 
-Layout of a run folder:
+Layout of a run folder (`corrupt_bench.layout` names):
 
 ```
-RUN/run.json                               model, checkpoint, detector, benchmark and options of the last call
+RUN/run.json                               model, checkpoint, detector, 2D input, benchmark and options of the last call
 RUN/cells/<run key>/<variant>/<corruption>/<severity>/<subject>_<sequence>.rows.parquet    finished
-RUN/cells/<run key>/.../<subject>_<sequence>.failed.parquet      failed (recomputed on the next call)
+RUN/cells/<run key>/.../<subject>_<sequence>.failed.parquet      failed: penalty rows (recomputed on the next call)
 RUN/cells/<run key>/.../<subject>_<sequence>.joints.parquet      per-joint errors
 RUN/cells/<run key>/computed.log           one line per cell computed (key, status)
 RUN/results.parquet                        every row of this run key (merged after each call)
 RUN/per_joint.parquet
 RUN/detections/<detector key>/<variant>/<corruption>/<severity>/<subject>_<sequence>.parquet   2D cache
+RUN/predictions/<run key>/...              with --save-predictions: each cell's poses (re-scored by `rescore`)
 ```
 
-The run key digests the model (spec, config, checkpoint file), the benchmark lock, the refiner and
-the 2D detector (its identity): a finished cell under that key is skipped on rerun, anything else is
-recomputed. Models, refiners and detectors are built only through `corrupt_bench.models.loading`.
-Every file is written to a temporary name and renamed. A cell that raises is recorded with its
-error and the run goes on. The loop never looks at a model's name: only at its `input_spec`.
+The run key digests the model (spec, config, checkpoint file, and for a `package.module:factory`
+model the source of its package, `source_digest`), the benchmark (lock content digest and the root
+files a scorer reads, cameras.json and manifest.yaml), the refiner, the 2D detector (identity and
+source) and the run's 2D input mode: a finished cell under that key is skipped on rerun unless
+`force`, anything else is recomputed. Models, refiners and detectors are built only through
+`corrupt_bench.models.loading`. Every file is written to a temporary name and renamed.
+
+Failures are counted, never dropped (`harness.evaluation.PENALTY_RULE`): a frame without a finite
+prediction is a failed frame scored with the reference pose's error; a cell whose model raises is
+recorded with its error and scored as failed on every frame (when its labels can be read), and the
+run goes on. The loop never looks at a model's name: only at its `input_spec`.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import json
 import os
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
@@ -38,31 +45,50 @@ from corrupt_bench.data.skeleton import JOINT_NAMES, N_JOINTS
 from corrupt_bench.errors import UserError
 from corrupt_bench.harness import metrics as M
 from corrupt_bench.harness.benchmark import Benchmark, CellFile
-from corrupt_bench.harness.dataset import Group, WindowDataset, build_groups, has_values, iterate_batches
-from corrupt_bench.io import atomic_write_parquet, atomic_write_text, confined
+from corrupt_bench.harness.dataset import (
+    Group,
+    WindowDataset,
+    build_groups,
+    has_values,
+    iterate_batches,
+    stack_column,
+)
+from corrupt_bench.harness.evaluation import ANSWERED_PREFIX, joint_set_label, sequence_metrics
+from corrupt_bench.harness.inputs import cell_input_2d, resolve_input_2d
+from corrupt_bench.io import atomic_write_json, atomic_write_parquet, confined
 from corrupt_bench.layout import (
     CELLS_DIR,
     COMPUTED_LOG_NAME,
     FAILED_SUFFIX,
     JOINTS_SUFFIX,
     PER_JOINT_NAME,
+    PREDICTIONS_DIR,
+    PREDICTIONS_INFO_NAME,
     RESULTS_NAME,
     ROWS_SUFFIX,
     RUN_INFO_NAME,
+    prediction_path,
 )
 from corrupt_bench.layout import H36M_FPS as FPS
-from corrupt_bench.models.loading import LoadedModel, load_detector, load_model, resolve_device
-from corrupt_bench.models.protocol import InputSpec
+from corrupt_bench.models.loading import FACTORY_SPEC, LoadedModel, load_detector, load_model, resolve_device
+from corrupt_bench.models.protocol import ALL_JOINTS, InputSpec
+
+__all__ = ["ROW_COLUMNS", "ScoreSummary", "load_results", "rescore", "score", "sequence_metrics", "source_digest"]
 
 METRIC_COLUMNS: tuple[str, ...] = tuple(M.METRICS)  # one column per metric of the registry
+ANSWERED_COLUMNS: tuple[str, ...] = tuple(ANSWERED_PREFIX + m for m in METRIC_COLUMNS)
 KEY_COLUMNS = ("model", "variant", "corruption", "severity", "subject", "action", "subaction", "camera", "sequence")
 ROW_COLUMNS = (
     *KEY_COLUMNS,
     "input_2d",
+    "joints",
     "refine",
     "n_frames",
     "n_nonfinite",
+    "coverage",
+    "n_changed_frames",
     *METRIC_COLUMNS,
+    *ANSWERED_COLUMNS,
     "error",
     "seconds",
     "checkpoint",
@@ -80,6 +106,7 @@ class ScoreSummary:
     n_computed: int
     n_failed: int
     results: Path
+    input_2d: str | None = None  # the run's 2D input mode (None for an image model)
 
 
 def _digest(*parts: Any) -> str:
@@ -91,38 +118,48 @@ def _cell_path(cell_root: Path, relative: str) -> Path:
     return confined(cell_root, *relative.split("/"))
 
 
-# --- metrics of one (sequence, camera) ---------------------------------------------------------------
-def sequence_metrics(pred: np.ndarray, gt: np.ndarray, occluded: np.ndarray | None, occlusion_recorded: bool) -> tuple[dict, dict]:
-    """Every metric of the registry (`metrics.METRICS`) for one prediction sequence (N, 17, 3) against
-    gt, both made root-relative.
+# --- identity ------------------------------------------------------------------------------------------
+def source_digest(spec: str) -> str:
+    """16 hex of the source code a `package.module:factory` model runs; "" for any other spec.
 
-    Frames with a non-finite prediction are excluded and counted in `n_nonfinite`; temporal metrics
-    only use differences between kept frames; the visible / occluded split is computed where the
-    corruption recorded occlusion (NaN elsewhere). Returns (row values, per-joint arrays of the
-    frame metrics)."""
-    gt = M.root_relative(np.asarray(gt, np.float64))
-    pred = np.asarray(pred, np.float64)
-    finite = np.isfinite(pred).all(axis=(-1, -2))
-    pred = M.root_relative(np.where(finite[:, None, None], pred, 0.0))
-    row: dict[str, Any] = {"n_frames": int(len(pred)), "n_nonfinite": int((~finite).sum())}
-    joints: dict[str, np.ndarray] = {}
-    p, g = pred[finite], gt[finite]
-    keep = np.broadcast_to(finite[:, None], (len(pred), N_JOINTS))
-    split = occlusion_recorded and occluded is not None and len(p) > 0
-    occ = np.asarray(occluded, bool)[finite] if split else None
-    for name, spec in M.METRICS.items():
-        if spec.temporal:
-            row[name] = float(spec.fn(pred, gt, keep))
-        elif spec.joints == "all":
-            row[name] = float(spec.fn(p, g)) if len(p) else float("nan")
-            if len(p) and spec.per_joint is not None:
-                joints[name] = np.asarray(spec.per_joint(p, g), np.float64)
-        elif occ is not None:
-            subset = occ if spec.joints == "occluded" else ~occ
-            row[name] = float(spec.fn(p, g, subset)) if subset.any() else float("nan")
-        else:
-            row[name] = float("nan")
-    return row, joints
+    What counts: every `.py` file below the folder of the module's top-level package, recursively (a
+    factory's helpers and the modules it imports from its own package change results as much as the
+    factory's own file); for a module that is not in a package, its own file. Data files and weights
+    are not source (weights are digested with the checkpoint). Paths are relative, so a copy of the
+    package elsewhere has the same digest."""
+    import importlib.util
+
+    if not isinstance(spec, str) or not FACTORY_SPEC.match(spec):
+        return ""
+    top = spec.partition(":")[0].split(".")[0]
+    found = importlib.util.find_spec(top)
+    if found is None:
+        return ""
+    h = hashlib.sha256()
+    if found.submodule_search_locations:
+        for folder in sorted(str(p) for p in found.submodule_search_locations):
+            root = Path(folder)
+            for path in sorted(root.rglob("*.py")):
+                h.update(f"{path.relative_to(root).as_posix()}\0".encode())
+                h.update(path.read_bytes())
+    elif found.origin and Path(found.origin).is_file():
+        h.update(Path(found.origin).read_bytes())
+    else:
+        return ""
+    return h.hexdigest()[:16]
+
+
+def model_key(loaded: LoadedModel | None) -> str:
+    """What a loaded model contributes to a run key: its identity and, for a plugin, its source."""
+    if loaded is None:
+        return ""
+    code = source_digest(loaded.spec)
+    return _digest(loaded.identity, code) if code else loaded.identity
+
+
+def run_key(model: LoadedModel, bench: Benchmark, refiner: LoadedModel | None, detector: LoadedModel | None, input_2d: str | None) -> str:
+    """The key of a run (see the module docstring); the same on the driver and on every worker."""
+    return _digest(model_key(model), bench.lock_digest, model_key(refiner), model_key(detector), input_2d or "")
 
 
 # --- one cell -----------------------------------------------------------------------------------------
@@ -137,31 +174,84 @@ def model_batches(bench: Benchmark, cell: CellFile, group: Group, spec: InputSpe
         yield index, batch
 
 
+@dataclass
+class CellLabels:
+    """One cell's labels as the rows need them: the table, what the model is fed, per-camera changed frames."""
+
+    df: Any
+    input_2d: str
+    changed: dict[str, int | None] = field(default_factory=dict)
+
+    def key(self, model: str, cell: CellFile, camera: str | None) -> dict:
+        action = subaction = None
+        rows = self.df[self.df["camera"] == camera] if camera is not None and self.df is not None else ()
+        if len(rows):
+            action = rows["action"].iloc[0] if "action" in rows else None
+            subaction = rows["subaction"].iloc[0] if "subaction" in rows else None
+        return {
+            "model": model,
+            "variant": cell.variant,
+            "corruption": cell.corruption,
+            "severity": int(cell.severity),
+            "subject": cell.subject,
+            "action": None if action is None else str(action),
+            "subaction": None if subaction is None or subaction != subaction else int(subaction),
+            "camera": camera,
+            "sequence": cell.sequence,
+        }
+
+
+def camera_rows(model: str, cell: CellFile, labels: CellLabels, camera: str, frames: np.ndarray, pred: np.ndarray,
+                gt: np.ndarray, occluded: np.ndarray, occlusion_recorded: bool, joints: tuple[int, ...],
+                error: str | None = None) -> tuple[dict, list[dict]]:  # fmt: skip
+    """The result row and per-joint rows of one camera of a cell (predictions (N, 17, 3) for `frames`)."""
+    values, per_joint = sequence_metrics(pred, gt, occluded, occlusion_recorded, joints)
+    key = labels.key(model, cell, camera)
+    changed = labels.changed.get(camera)
+    row = {**key, "input_2d": labels.input_2d, "joints": joint_set_label(joints), **values,
+           "n_changed_frames": np.nan if changed is None else float(changed), "error": error}  # fmt: skip
+    joint_rows = [{**key, "joint": joint, **{m: float(a[j]) for m, a in per_joint.items()}} for j, joint in enumerate(JOINT_NAMES)]
+    return row, joint_rows
+
+
+def prediction_rows(model: str, labels: CellLabels, camera: str, frames: np.ndarray, pred: np.ndarray, error: str | None) -> dict:
+    """Columns of one camera's saved predictions (`score --save-predictions`)."""
+    n = len(frames)
+    return {
+        "model": [model] * n, "input_2d": [labels.input_2d] * n, "camera": [camera] * n,
+        "frame": np.asarray(frames, np.int32), "pose": list(np.asarray(pred, np.float64).reshape(n, -1)), "error": [error] * n,
+    }  # fmt: skip
+
+
 class CellScorer:
     """Scores one cell file with a loaded model (and optional refiner / detector); `run_dir` is the run
-    folder (it holds the detection cache)."""
+    folder (it holds the detection cache). `input_mode` is the run's 2D input (`harness.inputs`)."""
 
     def __init__(self, bench: Benchmark, model: LoadedModel, name: str, refiner: LoadedModel | None,
                  detector: LoadedModel | None, device: str, batch_size: int, workers: int, run_key: str,
-                 run_dir: Path):  # fmt: skip
+                 run_dir: Path, input_mode: str | None = None, force: bool = False):  # fmt: skip
         self.bench, self.model, self.name, self.refiner = bench, model, name, refiner
         self.detector, self.device, self.batch_size, self.workers = detector, device, batch_size, workers
-        self.run_key, self.run_dir = run_key, Path(run_dir)
+        self.run_key, self.run_dir, self.input_mode, self.force = run_key, Path(run_dir), input_mode, force
         self.spec = model.model.input_spec
+        self.joints = tuple(getattr(self.spec, "joints", ALL_JOINTS))
+        self.detector_key = model_key(detector)
 
-    def input_2d(self, df) -> str | None:
-        if self.spec.kind != "keypoints2d":
-            return None
-        if has_values(df, "keypoints_2d"):
-            return "corrupted"
-        if self.detector is not None and has_values(df, "image"):
-            return "detector"
-        return "gt"
+    def labels(self, cell: CellFile, detections: bool = True) -> CellLabels:
+        """The cell's labels, what the model is fed there and its changed frames; with `detections`,
+        the detector's keypoints joined in where the model reads them."""
+        df = self.bench.labels(cell)
+        mode = self.input_mode if self.spec.kind == "keypoints2d" else None
+        input_2d = cell_input_2d(mode, has_values(df, "image"), has_values(df, "keypoints_2d"))
+        changed = self.bench.changed_frames(cell, df)
+        if input_2d == "detector" and detections:
+            df = self._with_detections(df)
+        return CellLabels(df, input_2d, changed)
 
     def _with_detections(self, df):
         from corrupt_bench.harness.detections import cached_detections
 
-        det = cached_detections(self.run_dir, self.detector.identity, self.bench.root, df, self.detector.model)
+        det = cached_detections(self.run_dir, self.detector_key, self.bench.root, df, self.detector.model, refresh=self.force)
         det = det[["camera", "frame", "keypoints_2d", "keypoint_conf"]].assign(camera=lambda d: d["camera"].astype(str))
         return df.drop(columns=["keypoints_2d", "keypoint_conf"], errors="ignore").merge(det, on=["camera", "frame"], how="left")
 
@@ -184,18 +274,16 @@ class CellScorer:
                 pred[:, index[i][keep]] = out[i][:, keep]
         return pred
 
-    def score(self, cell: CellFile) -> tuple[list[dict], list[dict]]:
-        df = self.bench.labels(cell)
-        input_2d = self.input_2d(df)
-        if input_2d == "detector":
-            df = self._with_detections(df)
-        info = df.drop_duplicates("camera").set_index("camera")
+    def score(self, cell: CellFile) -> tuple[list[dict], list[dict], list[dict]]:
+        """(rows, per-joint rows, prediction columns per camera) of one cell."""
+        labels = self.labels(cell)
+        df = labels.df
         stride = np.diff(np.unique(df["frame"].to_numpy()))
         fps = FPS / float(np.median(stride)) if len(stride) else FPS
         if self.spec.kind == "images" and not has_values(df, "image"):
             raise ValueError("this cell has no images (keypoint-only output or a raw source); image models need a generated benchmark with images")
-        rows, joint_rows = [], []
-        groups = build_groups(df, self.spec, input_2d, self.bench.root)
+        rows, joint_rows, predictions = [], [], []
+        groups = build_groups(df, self.spec, labels.input_2d, self.bench.root)
         occlusion_recorded = any(bool(g.arrays["occluded"].any()) for g in groups)  # the corruption hid joints
         for group in groups:
             pred = self.predict_group(cell, group)
@@ -203,32 +291,33 @@ class CellScorer:
                 seq = pred[v]
                 if self.refiner is not None:
                     seq = np.asarray(self.refiner.model.refine(seq, fps), dtype=np.float64)
-                values, joints = sequence_metrics(seq, group.arrays["joints_3d_cam"][v], group.arrays["occluded"][v], occlusion_recorded)
-                key = self._key(cell, camera, info)
-                rows.append({**key, "input_2d": input_2d, **values, "error": None})
-                for j, joint in enumerate(JOINT_NAMES):
-                    joint_rows.append({**key, "joint": joint, **{m: float(a[j]) for m, a in joints.items()}})
-        return rows, joint_rows
+                row, joints = camera_rows(self.name, cell, labels, camera, group.frames, seq, group.arrays["joints_3d_cam"][v],
+                                          group.arrays["occluded"][v], occlusion_recorded, self.joints)  # fmt: skip
+                rows.append(row)
+                joint_rows += joints
+                predictions.append(prediction_rows(self.name, labels, camera, group.frames, seq, None))
+        return rows, joint_rows, predictions
 
-    def _key(self, cell: CellFile, camera: str | None, info=None) -> dict:
-        action = subaction = None
-        if info is not None and camera in info.index:
-            action = info.loc[camera].get("action")
-            subaction = info.loc[camera].get("subaction")
-        return {
-            "model": self.name,
-            "variant": cell.variant,
-            "corruption": cell.corruption,
-            "severity": int(cell.severity),
-            "subject": cell.subject,
-            "action": None if action is None else str(action),
-            "subaction": None if subaction is None or subaction != subaction else int(subaction),
-            "camera": camera,
-            "sequence": cell.sequence,
-        }
-
-    def error_rows(self, cell: CellFile, message: str) -> list[dict]:
-        return [{**self._key(cell, None), "input_2d": None, "n_frames": 0, "n_nonfinite": 0, "error": message}]
+    def failure(self, cell: CellFile, message: str) -> tuple[list[dict], list[dict]]:
+        """Rows of a cell whose scoring raised: every frame of every camera failed (penalised), the
+        error recorded; a single row without metrics when the labels themselves cannot be read."""
+        try:
+            labels = self.labels(cell, detections=False)
+        except Exception:  # the labels are what failed: nothing to score against
+            row = {**CellLabels(None, "").key(self.name, cell, None), "input_2d": None, "joints": joint_set_label(self.joints),
+                   "n_frames": 0, "n_nonfinite": 0, "coverage": np.nan, "error": message}  # fmt: skip
+            return [row], []
+        rows, predictions = [], []
+        occlusion_recorded = has_values(labels.df, "occluded") and bool(stack_column(labels.df, "occluded", (N_JOINTS,), bool).any())
+        groups = build_groups(labels.df, InputSpec("keypoints2d"), None)  # every frame of each camera
+        for group in groups:
+            camera = group.camera_ids[0]
+            nan = np.full((len(group.frames), N_JOINTS, 3), np.nan)
+            row, _ = camera_rows(self.name, cell, labels, camera, group.frames, nan, group.arrays["joints_3d_cam"][0],
+                                 group.arrays["occluded"][0], occlusion_recorded, self.joints, message)  # fmt: skip
+            rows.append(row)
+            predictions.append(prediction_rows(self.name, labels, camera, group.frames, nan, message))
+        return rows, predictions
 
 
 def _frame(rows: list[dict], columns: tuple[str, ...] | None = None):
@@ -238,9 +327,27 @@ def _frame(rows: list[dict], columns: tuple[str, ...] | None = None):
     if columns is not None:
         for c in columns:
             if c not in df.columns:
-                df[c] = np.nan if c in METRIC_COLUMNS else None
+                df[c] = np.nan if c in METRIC_COLUMNS or c in ANSWERED_COLUMNS else None
         df = df[list(columns)]
     return df
+
+
+def _prediction_table(columns: list[dict]):
+    """The saved predictions of one cell (one row per camera and frame) as a pyarrow table."""
+    import pyarrow as pa
+
+    merged: dict[str, list] = {}
+    for part in columns:
+        for k, v in part.items():
+            merged.setdefault(k, []).extend(list(v))
+    return pa.table({
+        "model": pa.array(merged.get("model", []), pa.string()),
+        "input_2d": pa.array(merged.get("input_2d", []), pa.string()),
+        "camera": pa.array(merged.get("camera", []), pa.string()),
+        "frame": pa.array(merged.get("frame", []), pa.int32()),
+        "pose": pa.array([np.asarray(p, np.float64) for p in merged.get("pose", [])], pa.list_(pa.float64())),
+        "error": pa.array(merged.get("error", []), pa.string()),
+    })  # fmt: skip
 
 
 # --- the run -------------------------------------------------------------------------------------------
@@ -256,19 +363,27 @@ def score(
     severities: list[int] | None = None,
     variants: list[str] | None = None,
     detector: str | Path | None = None,
+    input_2d: str | None = None,
     refine: str | None = None,
     refine_checkpoint: str | Path | None = None,
     device: str | None = None,
     batch_size: int = 64,
     workers: int = 0,
+    force: bool = False,
+    save_predictions: bool = False,
     show_progress: bool = True,
     executor=None,
 ) -> ScoreSummary:
-    """Score `model` on every cell of `benchmark` not yet finished in `out`; merge all rows.
+    """Score `model` on every cell of `benchmark` not yet finished in `out` (every cell with `force`);
+    merge all rows.
 
     `model`, `refine` and `detector` are specs as `corrupt_bench.models.loading.load_model` reads them
     (a built-in name, `package.module:factory` or a checkpoint); a spec of the wrong kind (a lifter's
-    checkpoint as the detector) is a UserError before anything is written.
+    checkpoint as the detector) is a UserError before anything is written. `input_2d` ('detector',
+    'corrupted', 'gt' or None) names a keypoint model's 2D input (`harness.inputs`): a keypoint model
+    on cells with images and no keypoint input, without a detector, is a UserError naming the options.
+    `save_predictions`: each cell's poses go to `RUN/predictions/<run key>/` (parquet), re-scored
+    without the model by `rescore`.
 
     `executor` (e.g. `make_executor("ray", address=..., num_gpus="auto")`): one task per cell, each
     loading the model where it runs; the rows come back here and are written as without one."""
@@ -283,72 +398,169 @@ def score(
     loaded = load_model(model, checkpoint, config, device, kind="predictor")
     predictor = loaded.model
     name = name or loaded.spec  # a checkpoint given as the model: the model it holds
-    if predictor.input_spec.kind not in ("images", "keypoints2d"):
-        raise UserError(f"model '{model}' consumes '{predictor.input_spec.kind}': score it as a refiner (--refine) of another model")
+    spec = predictor.input_spec
+    if spec.kind not in ("images", "keypoints2d"):
+        raise UserError(f"model '{model}' consumes '{spec.kind}': score it as a refiner (--refine) of another model")
+    cells = bench.cell_files(corruptions, severities, variants)
+    grid = bench.grid_inputs(cells)
+    if spec.kind == "images" and not any(images for images, _ in grid.values()):
+        raise UserError(f"model '{name}' reads images, but no cell of this benchmark has any (keypoint-only output or a raw source)", bench.root)
+    mode = resolve_input_2d(spec.kind, input_2d, detector is not None, grid, name)
     refiner = load_model(refine, refine_checkpoint, device=device, kind="refiner") if refine is not None else None
     loaded_detector = load_detector(detector, device) if detector is not None else None
-    refine_id = refiner.identity if refiner else ""
-    detector_id = loaded_detector.identity if loaded_detector else ""
-    run_key = _digest(loaded.identity, bench.lock_digest, refine_id, detector_id)
-    cells = bench.cell_files(corruptions, severities, variants)
+    key = run_key(loaded, bench, refiner, loaded_detector, mode)
 
     out.mkdir(parents=True, exist_ok=True)
-    cell_root = confined(out, CELLS_DIR, run_key)  # a symbolic link out of the run folder is refused
+    cell_root = confined(out, CELLS_DIR, key)  # a symbolic link out of the run folder is refused
+    joints = tuple(getattr(spec, "joints", ALL_JOINTS))
     run_info = {
-        "run_key": run_key,
+        "run_key": key,
         "model": {"spec": str(model), "name": name, "config": loaded.config, "checkpoint": str(checkpoint) if checkpoint else None,
-                  "checkpoint_digest": loaded.checkpoint_digest},  # fmt: skip
-        "refine": {"spec": refine, "checkpoint": str(refine_checkpoint) if refine_checkpoint else None, "identity": refine_id} if refine else None,
+                  "checkpoint_digest": loaded.checkpoint_digest, "source_digest": source_digest(loaded.spec),
+                  "joints": list(joints)},  # fmt: skip
+        "input_2d": mode,
+        "refine": {"spec": refine, "checkpoint": str(refine_checkpoint) if refine_checkpoint else None, "identity": model_key(refiner)} if refine else None,
         "detector": {"spec": str(detector), "model": loaded_detector.spec, "config": loaded_detector.config,
-                     "checkpoint_digest": loaded_detector.checkpoint_digest, "identity": detector_id} if loaded_detector else None,  # fmt: skip
+                     "checkpoint_digest": loaded_detector.checkpoint_digest, "identity": model_key(loaded_detector)} if loaded_detector else None,  # fmt: skip
         "benchmark": bench.describe(),
         "device": device,
     }
-    atomic_write_text(out / RUN_INFO_NAME, json.dumps(run_info, indent=1, default=str))
+    atomic_write_json(out / RUN_INFO_NAME, run_info, sort_keys=False)
+    if save_predictions:
+        info = {"run_key": key, "model": name, "joints": list(joints), "refine": refine, "input_2d": mode,
+                "checkpoint": loaded.checkpoint_digest, "benchmark": bench.lock_digest}  # fmt: skip
+        atomic_write_json(confined(out, PREDICTIONS_DIR, key, PREDICTIONS_INFO_NAME), info)
 
-    scorer = CellScorer(bench, loaded, name, refiner, loaded_detector, device, batch_size, workers, run_key, out)
-    todo = [c for c in cells if not _cell_path(cell_root, c.key + ROWS_SUFFIX).is_file()]
+    scorer = CellScorer(bench, loaded, name, refiner, loaded_detector, device, batch_size, workers, key, out, mode, force)
+    todo = list(cells) if force else [c for c in cells if not _cell_path(cell_root, c.key + ROWS_SUFFIX).is_file()]
+    if save_predictions:  # a finished cell without its saved predictions is scored again to write them
+        pending = {c.key for c in todo}
+        todo = [c for c in cells if c.key in pending or not _prediction_file(out, key, c).is_file()]
     n_failed = 0
-    extra = {"refine": refine, "checkpoint": loaded.checkpoint_digest, "benchmark": bench.lock_digest, "run_key": run_key}
+    extra = {"refine": refine, "checkpoint": loaded.checkpoint_digest, "benchmark": bench.lock_digest, "run_key": key}
     if executor is None:
         outcomes = (score_cell(scorer, cell) for cell in todo)
     else:
-        spec = RemoteScorer(str(model), str(bench.root.resolve()), None if checkpoint is None else str(checkpoint), config,
-                            name, refine, None if refine_checkpoint is None else str(refine_checkpoint),
-                            None if detector is None else str(detector), requested_device, batch_size, workers, run_key,
-                            str(out.resolve()))  # fmt: skip
-        outcomes = executor.map(partial(score_cell_remote, spec), todo)
+        remote = RemoteScorer(str(model), str(bench.root.resolve()), None if checkpoint is None else str(checkpoint), config,
+                              name, refine, None if refine_checkpoint is None else str(refine_checkpoint),
+                              None if detector is None else str(detector), requested_device, batch_size, workers, key,
+                              str(out.resolve()), mode, force)  # fmt: skip
+        outcomes = executor.map(partial(score_cell_remote, remote), todo)
     iterator = progress(outcomes, total=len(todo), description=f"scoring {name}") if show_progress else outcomes
-    for cell, status, rows, joint_rows, seconds in iterator:
-        rows_path = _cell_path(cell_root, cell.key + ROWS_SUFFIX)
-        failed_path = _cell_path(cell_root, cell.key + FAILED_SUFFIX)
+    for cell, status, rows, joint_rows, predictions, seconds in iterator:
+        write_cell(out, key, cell, status, [{**r, **extra, "seconds": seconds} for r in rows], joint_rows,
+                   predictions if save_predictions else None)  # fmt: skip
         n_failed += status != "ok"
-        table = _frame([{**r, **extra, "seconds": seconds} for r in rows], ROW_COLUMNS)
-        if status == "ok":
-            if joint_rows:
-                atomic_write_parquet(_cell_path(cell_root, cell.key + JOINTS_SUFFIX), _frame([{**r, "run_key": run_key} for r in joint_rows]))
-            atomic_write_parquet(rows_path, table)
-            failed_path.unlink(missing_ok=True)
-        else:
-            atomic_write_parquet(failed_path, table)
-        with open(cell_root / COMPUTED_LOG_NAME, "a") as log:
-            log.write(f"{cell.key}\t{status}\n")
-    results = merge_cells(out, run_key)
-    return ScoreSummary(out, run_key, len(cells), len(cells) - len(todo), len(todo), n_failed, results)
+    results = merge_cells(out, key)
+    return ScoreSummary(out, key, len(cells), len(cells) - len(todo), len(todo), n_failed, results, mode)
 
 
-def score_cell(scorer: CellScorer, cell: CellFile) -> tuple[CellFile, str, list[dict], list[dict], float]:
-    """One cell, isolated: (cell, "ok" | "failed", rows, per-joint rows, seconds)."""
+def _prediction_file(out: Path, key: str, cell: CellFile) -> Path:
+    return prediction_path(out, key, cell.variant, cell.corruption, cell.severity, cell.subject, cell.sequence)
+
+
+def write_cell(out: Path, key: str, cell: CellFile, status: str, rows: list[dict], joint_rows: list[dict],
+               predictions: list[dict] | None) -> None:  # fmt: skip
+    """Write one cell's result files (rows, per-joint rows, saved predictions) atomically and log it."""
+    cell_root = out / CELLS_DIR / key
+    rows_path = _cell_path(cell_root, cell.key + ROWS_SUFFIX)
+    failed_path = _cell_path(cell_root, cell.key + FAILED_SUFFIX)
+    if predictions is not None:
+        atomic_write_parquet(_prediction_file(out, key, cell), _prediction_table(predictions))
+    table = _frame(rows, ROW_COLUMNS)
+    if status == "ok":
+        if joint_rows:
+            atomic_write_parquet(_cell_path(cell_root, cell.key + JOINTS_SUFFIX), _frame([{**r, "run_key": key} for r in joint_rows]))
+        atomic_write_parquet(rows_path, table)
+        failed_path.unlink(missing_ok=True)
+    else:
+        rows_path.unlink(missing_ok=True)
+        atomic_write_parquet(failed_path, table)
+    with open(cell_root / COMPUTED_LOG_NAME, "a") as log:
+        log.write(f"{cell.key}\t{status}\n")
+
+
+def score_cell(scorer: CellScorer, cell: CellFile) -> tuple[CellFile, str, list[dict], list[dict], list[dict], float]:
+    """One cell, isolated: (cell, "ok" | "failed", rows, per-joint rows, prediction columns, seconds).
+    A cell that raises gets penalty rows (every frame failed) with its error."""
     started = time.perf_counter()
     try:
-        rows, joint_rows = scorer.score(cell)
+        rows, joint_rows, predictions = scorer.score(cell)
         status = "ok"
-    except Exception as exc:  # per-cell isolation: record and go on
+    except Exception as exc:  # per-cell isolation: record, count every frame as failed, go on
         message = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
         if os.environ.get("CORRUPT_BENCH_TRACEBACK"):
             traceback.print_exc()
-        rows, joint_rows, status = scorer.error_rows(cell, message), [], "failed"
-    return cell, status, rows, joint_rows, time.perf_counter() - started
+        (rows, predictions), joint_rows, status = scorer.failure(cell, message), [], "failed"
+    return cell, status, rows, joint_rows, predictions, time.perf_counter() - started
+
+
+# --- re-scoring saved predictions ------------------------------------------------------------------------
+def rescore(predictions: str | Path, benchmark: str | Path, out: str | Path, *, show_progress: bool = True) -> ScoreSummary:
+    """Score the predictions a run saved (`score --save-predictions`) against `benchmark`'s labels,
+    without the model: `predictions` is the run folder (its only predictions folder) or
+    `RUN/predictions/<run key>`. Writes a run folder `out` whose rows equal the original run's (the
+    same metrics, counts, 2D input and changed frames; only `seconds` differs)."""
+    import pandas as pd
+
+    from corrupt_bench.progress import progress
+
+    folder = _predictions_folder(Path(predictions))
+    try:
+        info = json.loads((folder / PREDICTIONS_INFO_NAME).read_text())
+        key, name, joints = str(info["run_key"]), str(info["model"]), tuple(int(j) for j in info["joints"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"unreadable {PREDICTIONS_INFO_NAME} ({type(exc).__name__})", folder / PREDICTIONS_INFO_NAME) from exc
+    bench = Benchmark(benchmark)
+    if info.get("benchmark") != bench.lock_digest:
+        raise UserError(f"these predictions were made on another benchmark (digest {info.get('benchmark')}, this one {bench.lock_digest})", folder)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    extra = {"refine": info.get("refine"), "checkpoint": info.get("checkpoint"), "benchmark": bench.lock_digest, "run_key": key}
+    cells = [c for c in bench.cell_files() if _prediction_file(folder.parent.parent, key, c).is_file()]
+    if not cells:
+        raise UserError("no saved predictions of this benchmark's cells", folder)
+    iterator = progress(cells, total=len(cells), description=f"re-scoring {name}") if show_progress else cells
+    for cell in iterator:
+        started = time.perf_counter()
+        saved = pd.read_parquet(_prediction_file(folder.parent.parent, key, cell))
+        df = bench.labels(cell)
+        input_2d = str(saved["input_2d"].iloc[0]) if len(saved) else ""
+        labels = CellLabels(df, input_2d, bench.changed_frames(cell, df))
+        errors = saved["error"].dropna()
+        message = str(errors.iloc[0]) if len(errors) else None
+        occlusion_recorded = False
+        per_camera = []
+        for camera, part in saved.groupby("camera", sort=False):
+            rows = df[df["camera"] == str(camera)].drop_duplicates("frame").set_index("frame").loc[part["frame"].to_numpy()]
+            occluded = np.stack([np.asarray(o, bool) for o in rows["occluded"]]) if "occluded" in rows else np.zeros((len(rows), N_JOINTS), bool)
+            gt = np.stack([np.asarray(j, np.float64).reshape(N_JOINTS, 3) for j in rows["joints_3d_cam"]])
+            pred = np.stack([np.asarray(p, np.float64).reshape(N_JOINTS, 3) for p in part["pose"]])
+            occlusion_recorded |= bool(occluded.any())
+            per_camera.append((str(camera), part["frame"].to_numpy(), pred, gt, occluded))
+        rows_out, joints_out = [], []
+        for camera, frames, pred, gt, occluded in per_camera:
+            row, joint_rows = camera_rows(name, cell, labels, camera, frames, pred, gt, occluded, occlusion_recorded, joints, message)
+            rows_out.append(row)
+            joints_out += joint_rows
+        seconds = time.perf_counter() - started
+        write_cell(out, key, cell, "failed" if message else "ok", [{**r, **extra, "seconds": seconds} for r in rows_out],
+                   [] if message else joints_out, None)  # fmt: skip
+    results = merge_cells(out, key)
+    atomic_write_json(out / RUN_INFO_NAME, {"run_key": key, "rescored_from": str(folder.resolve()), "model": {"name": name, "joints": list(joints)},
+                                            "input_2d": info.get("input_2d"), "benchmark": bench.describe()}, sort_keys=False)  # fmt: skip
+    return ScoreSummary(out, key, len(cells), 0, len(cells), 0, results, info.get("input_2d"))
+
+
+def _predictions_folder(path: Path) -> Path:
+    """`RUN/predictions/<run key>` from itself or from a run folder holding exactly one."""
+    if (path / PREDICTIONS_INFO_NAME).is_file():
+        return path
+    found = sorted(p.parent for p in (path / PREDICTIONS_DIR).glob(f"*/{PREDICTIONS_INFO_NAME}"))
+    if len(found) != 1:
+        what = "no saved predictions (score --save-predictions)" if not found else f"{len(found)} prediction folders: name one ({PREDICTIONS_DIR}/<run key>)"
+        raise UserError(what, path)
+    return found[0]
 
 
 @dataclass(frozen=True)
@@ -368,6 +580,8 @@ class RemoteScorer:
     workers: int
     run_key: str
     out: str  # the run folder (its detection cache; same path on every node, as the benchmark)
+    input_mode: str | None = None  # the run's 2D input (resolved by the driver)
+    force: bool = False
 
 
 @lru_cache(maxsize=1)
@@ -379,14 +593,13 @@ def _worker_scorer(spec_json: str) -> CellScorer:
     refiner = load_model(spec.refine, spec.refine_checkpoint, device=device, kind="refiner") if spec.refine else None
     detector = load_detector(spec.detector, device) if spec.detector else None
     scorer = CellScorer(Benchmark(spec.benchmark), loaded, spec.name, refiner, detector, device, spec.batch_size, spec.workers,
-                        spec.run_key, Path(spec.out))  # fmt: skip
-    ids = (loaded.identity, scorer.bench.lock_digest, refiner.identity if refiner else "", detector.identity if detector else "")
-    if _digest(*ids) != spec.run_key:
+                        spec.run_key, Path(spec.out), spec.input_mode, spec.force)  # fmt: skip
+    if run_key(loaded, scorer.bench, refiner, detector, spec.input_mode) != spec.run_key:
         raise UserError("this worker sees another model, checkpoint or benchmark than the driver (same paths on every node?)", spec.benchmark)
     return scorer
 
 
-def score_cell_remote(spec: RemoteScorer, cell: CellFile) -> tuple[CellFile, str, list[dict], list[dict], float]:
+def score_cell_remote(spec: RemoteScorer, cell: CellFile) -> tuple[CellFile, str, list[dict], list[dict], list[dict], float]:
     """`score_cell` in an executor's worker (Ray task): the rows are returned, never written here."""
     import dataclasses
 

@@ -19,6 +19,7 @@ import numpy as np
 
 InputKind = Literal["images", "keypoints2d", "poses3d"]
 ModelKind = Literal["predictor", "refiner", "detector"]
+ALL_JOINTS: tuple[int, ...] = tuple(range(17))  # the 17 Human3.6M joints, VideoPose3D order; 0 is the root
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class InputSpec:
     image_size: square crop size in pixels for image models.
     needs_ground_truth: opt-in for diagnostic models only (`oracle-noise`): the harness then adds
         `joints_3d_cam` (B,V,T,17,3) mm, camera frame, to the batch. A real model never sets it.
+    joints: the joints the model predicts by design (indices into the 17, VideoPose3D order; the
+        root 0 always among them, since every metric is root-relative). Its metrics are computed on
+        these joints only and every table says so; a frame counts as predicted when all of them are
+        finite (the others may be anything, NaN included). Default: all 17.
     """
 
     kind: InputKind
@@ -38,6 +43,13 @@ class InputSpec:
     window: int = 1
     image_size: int | None = None
     needs_ground_truth: bool = False
+    joints: tuple[int, ...] = ALL_JOINTS
+
+    def __post_init__(self) -> None:
+        joints = tuple(int(j) for j in self.joints)
+        if not joints or joints != tuple(sorted(set(joints))) or joints[0] != 0 or joints[-1] >= len(ALL_JOINTS):
+            raise ValueError(f"InputSpec.joints must be increasing joint indices in 0..16 that include the root 0, got {self.joints!r}")
+        object.__setattr__(self, "joints", joints)
 
 
 @runtime_checkable
@@ -45,8 +57,9 @@ class Predictor(Protocol):
     """A 3D pose model as the harness sees it.
 
     `predict(batch)` returns (B, V, T, 17, 3): root-relative millimetres in the camera frame of
-    each view, for every frame of the window; a frame it cannot predict is non-finite (counted by
-    the harness). Batch keys (numpy): `images` (B,V,T,H,W,3) uint8 RGB crops (image models);
+    each view, for every frame of the window; a frame it cannot predict is non-finite (a failed
+    frame: counted by the harness and scored with its declared penalty, never dropped; only the
+    joints of `input_spec.joints` are read). Batch keys (numpy): `images` (B,V,T,H,W,3) uint8 RGB crops (image models);
     `keypoints_2d` (B,V,T,17,2) full-frame px and `confidence` (B,V,T,17) (keypoint models);
     `crop` (B,V,T,4); `cameras` (list of V Camera); `view_valid` (B,V,T); provenance (no labels):
     `subject` and `sequence` (lists of B str), `camera_ids` (list of V str), `frames` (B,T) int
