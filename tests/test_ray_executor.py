@@ -19,6 +19,7 @@ from corrupt_bench.errors import UserError
 from corrupt_bench.executors import make_executor
 from corrupt_bench.executors.local import LocalExecutor
 from corrupt_bench.executors.ray import MISSING_RAY, RayExecutor
+from corrupt_bench.generate import run
 from corrupt_bench.generate.run import generate
 
 MANIFEST = "demo-h36m-c"  # 12 units of 8 frames, one camera, PNG: seconds to generate
@@ -71,23 +72,27 @@ def test_missing_ray_is_one_line_and_exit_2(monkeypatch, tmp_path: Path):
     assert not (tmp_path / "g").exists()  # failed before writing anything
 
 
-def test_staged_unit_writes_nothing_under_out_and_lands_the_same_files(local_bench: Path, cache: Path, tmp_path: Path):
-    """The non-shared-FS path without Ray: a unit runs into a temp folder, the driver writes its bytes."""
+def test_staged_group_writes_nothing_under_out_and_lands_the_same_files(local_bench: Path, cache: Path, tmp_path: Path):
+    """The non-shared-FS path without Ray: a group of units (frames decoded once) runs into a temp
+    folder, the driver writes every unit's bytes, marker last."""
     from corrupt_bench.generate import lock as lockmod
-    from corrupt_bench.generate.run import RunContext, prepare, unit_staging
+    from corrupt_bench.generate.planner import UnitGroup
+    from corrupt_bench.generate.run import RunContext, group_staging, prepare
 
     manifest, config, plan, voc = prepare(MANIFEST, cache=cache)
     out = tmp_path / "out"
     ctx = RunContext(str(out), manifest.model_dump_json(), config, voc, manifest.seed)
-    staging = unit_staging(ctx)
-    unit = plan.units[3]
-    staged = staging.remote(unit)
+    staging = group_staging(ctx)
+    units = plan.units[2:5]
+    staged = staging.remote(UnitGroup(units))
     assert not out.exists()  # the task itself wrote nothing under the output root
-    result = staging.land(staged)
-    marker = lockmod.read_marker(out, unit.key)
-    assert result.key == unit.key and marker == lockmod.read_marker(local_bench, unit.key)
-    for rel, digest in marker["files"].items():
-        assert lockmod.file_digest(out / rel) == digest == _lock(local_bench)["files"][rel]
+    results = staging.land(staged)
+    assert [r.key for r in results] == [u.key for u in units]
+    for unit in units:
+        marker = lockmod.read_marker(out, unit.key)
+        assert marker == lockmod.read_marker(local_bench, unit.key)
+        for rel, digest in marker["files"].items():
+            assert lockmod.file_digest(out / rel) == digest == _lock(local_bench)["files"][rel]
 
 
 def test_options_are_checked():
@@ -98,10 +103,16 @@ def test_options_are_checked():
 
 
 # --- on a local Ray runtime (2 CPUs) ---------------------------------------------------------------------
-def test_generate_on_ray_gives_the_local_lock_even_when_a_worker_dies(ray_runtime, local_bench: Path, cache: Path, tmp_path: Path):
+@pytest.mark.parametrize("split", [False, True], ids=["one-group", "two-groups"])
+def test_generate_on_ray_gives_the_local_lock_even_when_a_worker_dies(
+    ray_runtime, local_bench: Path, cache: Path, tmp_path: Path, monkeypatch, split: bool
+):
+    if split:  # the units (frames decoded once per group) split over the runtime's 2 CPUs
+        monkeypatch.setattr(run, "MIN_ROWS_PER_WORKER", 1)
     fault = tmp_path / "fault"
     out = tmp_path / "ray"
     executor = RayExecutor(2, max_retries=2, fault_file=fault)
+    assert executor.slots() == 2  # the runtime's CPUs
     summary = generate(MANIFEST, out, executor=executor, show_progress=False, cache=cache)
     assert fault.is_file()  # one task killed its worker (os._exit) and was retried
     assert summary.ran == summary.units == 12
@@ -133,6 +144,7 @@ def test_a_unit_error_is_reraised_as_such(ray_runtime):
 
 def test_generate_cli_on_ray_without_shared_fs(ray_runtime, local_bench: Path, cache: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("CORRUPT_BENCH_CACHE", str(cache))
+    monkeypatch.setattr(run, "STAGED_GROUP_BYTES", 20_000)  # payloads capped: groups of about one unit
     out = tmp_path / "ray"
     result = CliRunner().invoke(app, ["generate", MANIFEST, "--out", str(out), "--executor", "ray", "--no-shared-fs"])
     assert result.exit_code == 0, result.output

@@ -32,9 +32,15 @@ class LocalExecutor:
             raise UserError(f"--workers must be at least 1 (got {workers})")
         self.workers = workers
 
-    def map(self, fn: Callable[[T], R], items: Iterable[T], staging: Staging | None = None) -> Iterator[R]:
-        """`staging` is not needed here: every worker shares this machine's file system."""
-        if self.workers == 1:
+    def slots(self) -> int:
+        return self.workers
+
+    def map(
+        self, fn: Callable[[T], R], items: Iterable[T], staging: Staging | None = None, max_parallel: int | None = None
+    ) -> Iterator[R]:
+        """`staging` is not needed here: every worker shares this machine's file system. `max_parallel`
+        1: in this process (work too small to repay a pool)."""
+        if self.workers == 1 or max_parallel == 1:
             import cv2
 
             threads = cv2.getNumThreads()

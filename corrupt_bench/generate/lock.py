@@ -49,6 +49,14 @@ def pixels_digest(image: np.ndarray) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def image_digest(data: bytes, image_rgb: np.ndarray, fmt: str) -> str:
+    """The lock's pixel digest of an image just encoded from `image_rgb` as `data`: the digest of what a
+    reader decodes."""
+    from corrupt_bench.generate.writers import decode_image
+
+    return pixels_digest(decode_image(data))
+
+
 def _type_name(dtype) -> str:
     """Arrow type without the names of list items (parquet reads `list<item>` back as `list<element>`)."""
     import pyarrow as pa
