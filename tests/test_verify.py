@@ -206,6 +206,27 @@ def test_digest_functions_are_sensitive():
     assert table_digest(t) != table_digest(pa.table({"x": pa.array([1.0, 2.5], pa.float32())}))
 
 
+def test_write_path_gives_the_bytes_and_digests_of_the_numpy_flips():
+    """OpenCV's colour conversions (encode: RGB -> BGR; decode straight to RGB) give the bytes of the
+    reversed-channel numpy copies they replace, for contiguous and padded (strided) images; the digest
+    recorded without a decode (PNG) and from one decode (JPEG) is the digest of what a reader decodes."""
+    import cv2
+
+    from corrupt_bench.generate.lock import image_digest
+
+    rng = np.random.default_rng(0)
+    padded = rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    for image in (padded, padded[:37, :45], np.full((8, 8, 3), 255, np.uint8)):
+        for fmt, ext, params in (("jpeg", ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_OPTIMIZE, 0]),
+                                 ("png", ".png", [cv2.IMWRITE_PNG_COMPRESSION, 3])):  # fmt: skip
+            data = encode_image(image, fmt, 95)
+            assert data == cv2.imencode(ext, np.ascontiguousarray(image[..., ::-1]), params)[1].tobytes()
+            flipped = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+            np.testing.assert_array_equal(decode_image(data), flipped)
+            assert image_digest(data, image, fmt) == pixels_digest(flipped)
+    assert pixels_digest(padded[:37, :45]) == pixels_digest(padded[:37, :45].copy())  # strided input hashed as C order
+
+
 def test_verify_without_lock_is_a_user_error(tmp_path):
     result = _verify_cli(tmp_path)
     assert result.exit_code == 2 and "no lock.json" in result.output

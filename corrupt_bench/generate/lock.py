@@ -42,19 +42,20 @@ LOCK_FORMAT = 1
 
 
 def pixels_digest(image: np.ndarray) -> str:
-    """sha256 of a decoded image: dtype, shape and the C-ordered array bytes."""
+    """sha256 of a decoded image: dtype, shape and the C-ordered array bytes (hashed in place when
+    the array is contiguous, copied once otherwise)."""
     array = np.ascontiguousarray(image)
     h = hashlib.sha256(f"{array.dtype.str}|{'x'.join(map(str, array.shape))}|".encode())
-    h.update(array.tobytes())
+    h.update(memoryview(array).cast("B"))
     return "sha256:" + h.hexdigest()
 
 
 def image_digest(data: bytes, image_rgb: np.ndarray, fmt: str) -> str:
     """The lock's pixel digest of an image just encoded from `image_rgb` as `data`: the digest of what a
-    reader decodes."""
+    reader decodes. PNG is lossless, so that is `image_rgb` itself (no decode); JPEG is decoded."""
     from corrupt_bench.generate.writers import decode_image
 
-    return pixels_digest(decode_image(data))
+    return pixels_digest(image_rgb if fmt == "png" else decode_image(data))
 
 
 def _type_name(dtype) -> str:
