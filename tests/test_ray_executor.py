@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -93,6 +95,28 @@ def test_staged_group_writes_nothing_under_out_and_lands_the_same_files(local_be
         assert marker == lockmod.read_marker(local_bench, unit.key)
         for rel, digest in marker["files"].items():
             assert lockmod.file_digest(out / rel) == digest == _lock(local_bench)["files"][rel]
+
+
+def _pid_of(item: int) -> tuple[int, int]:
+    if item < 0:
+        raise ValueError(f"item {item}")
+    time.sleep(0.05)
+    return item, os.getpid()
+
+
+def test_local_executor_works_in_this_process_and_on_its_pool():
+    """Every item once, in this process when a pool does not pay (one item, max_parallel 1), and in this
+    process and its spawned workers otherwise; an item's error is raised here."""
+    here = os.getpid()
+    assert list(LocalExecutor(3).map(_pid_of, [7])) == [(7, here)]
+    assert {pid for _, pid in LocalExecutor(3).map(_pid_of, range(4), max_parallel=1)} == {here}
+    results = list(LocalExecutor(2).map(_pid_of, range(60)))
+    assert sorted(item for item, _ in results) == list(range(60))
+    pids = {pid for _, pid in results}
+    assert here in pids  # this process is a worker too, from the start
+    assert len(pids) == 2  # the spawned worker took items once it had started (60 x 50 ms outlasts its start)
+    with pytest.raises(ValueError, match="item -1"):
+        list(LocalExecutor(2).map(_pid_of, [0, 1, -1, 2]))
 
 
 def test_options_are_checked():
