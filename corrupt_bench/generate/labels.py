@@ -36,15 +36,44 @@ def to_full(points_img: np.ndarray, affine: np.ndarray | None) -> np.ndarray:
     return (points - shift) / scale
 
 
-def _lists(values: np.ndarray, dtype: np.dtype):
-    """(n, ...) array -> arrow list column of the flattened rows (`dtype` items)."""
+# Arrow arrays are built from buffers: pa.array() would also import pandas (to recognise its types),
+# a second of start-up in every worker that never uses it.
+
+
+def _column(values: np.ndarray, dtype):
+    """1-D numeric or bool array -> arrow array of `dtype` (no nulls)."""
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values)
+    if values.dtype == np.bool_:
+        data = np.packbits(values, bitorder="little")
+    else:
+        data = values.astype(dtype.to_pandas_dtype(), copy=False)
+    return pa.Array.from_buffers(dtype, len(values), [None, pa.py_buffer(data)])
+
+
+def _lists(values: np.ndarray, dtype):
+    """(n, ...) array -> arrow list column of `dtype` items, one list of the flattened row per row."""
     import pyarrow as pa
 
     n = values.shape[0]
     width = int(np.prod(values.shape[1:], dtype=np.int64))
-    flat = np.ascontiguousarray(values, dtype=dtype).reshape(-1)
     offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32) if width else np.zeros(n + 1, dtype=np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))
+    items = _column(np.asarray(values).reshape(-1), dtype)
+    return pa.Array.from_buffers(pa.list_(dtype), n, [None, pa.py_buffer(offsets)], children=[items])
+
+
+def _strings(values: list[str | None]):
+    """Python strings (None: null) -> arrow string array."""
+    import pyarrow as pa
+
+    encoded = [b"" if v is None else v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    valid = None
+    if any(v is None for v in values):
+        valid = pa.py_buffer(np.packbits(np.array([v is not None for v in values]), bitorder="little"))
+    return pa.Array.from_buffers(pa.string(), len(values), [valid, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
 
 
 def chunk_table(
@@ -66,42 +95,40 @@ def chunk_table(
     n = len(times)
     labels_img = np.asarray(clip.joints_2d, dtype=np.float64) if keypoint_output else record.joints_2d
     labels_full = to_full(labels_img, clip.crop_affine)
-    f32 = np.float32
-    schema = label_schema()
-    keypoints = confidence = pa.nulls(n, schema.field("keypoints_2d").type)
+    f32, i32 = pa.float32(), pa.int32()
+    keypoints = confidence = pa.nulls(n, pa.list_(f32))
     if keypoint_output:
         keypoints = _lists(to_full(record.joints_2d, clip.crop_affine)[views, times], f32)
         confidence = _lists(record.confidence[views, times], f32)
+    pairs = list(zip(views.tolist(), times.tolist(), strict=True))
     columns = {
-        "variant": pa.array([unit.variant] * n, pa.string()),
-        "corruption": pa.array([unit.corruption] * n, pa.string()),
-        "severity": pa.array(np.full(n, unit.severity, dtype=np.int8)),
-        "subject": pa.array([seq.subject] * n, pa.string()),
-        "sequence": pa.array([seq.sequence] * n, pa.string()),
-        "action": pa.array([seq.action] * n, pa.string()),
-        "subaction": pa.array(np.full(n, seq.subaction, dtype=np.int8)),
-        "camera": pa.array([clip.cameras[v].camera_id for v in views], pa.string()),
-        "frame": pa.array(np.asarray(clip.frame_indices)[times].astype(np.int32)),
-        "image": pa.array([images.get((int(v), int(t))) for v, t in zip(views, times, strict=True)], pa.string()),
+        "variant": _strings([unit.variant] * n),
+        "corruption": _strings([unit.corruption] * n),
+        "severity": _column(np.full(n, unit.severity), pa.int8()),
+        "subject": _strings([seq.subject] * n),
+        "sequence": _strings([seq.sequence] * n),
+        "action": _strings([seq.action] * n),
+        "subaction": _column(np.full(n, seq.subaction), pa.int8()),
+        "camera": _strings([clip.cameras[v].camera_id for v, _ in pairs]),
+        "frame": _column(np.asarray(clip.frame_indices)[times], i32),
+        "image": _strings([images.get(pair) for pair in pairs]),
         "joints_3d_cam": _lists(chunk.joints_3d_cam[views, times], f32),
         "joints_3d_world": _lists(np.asarray(clip.joints_3d_world)[times], f32),
         "joints_2d": _lists(labels_full[views, times], f32),
         "joints_2d_crop": _lists(labels_img[views, times], f32),
         "box": _lists(chunk.boxes_full[views, times], f32),
         "crop": _lists(chunk.crops[views, times], f32),
-        "image_size": _lists(np.asarray(chunk.image_sizes, dtype=np.int64)[views], np.int32),
+        "image_size": _lists(np.asarray(chunk.image_sizes, dtype=np.int64)[views], i32),
         "keypoints_2d": keypoints,
         "keypoint_conf": confidence,
-        "occluded": _lists(np.asarray(record.occluded, dtype=bool)[views, times], np.bool_),
-        "view_valid": pa.array(np.asarray(record.view_valid, dtype=bool)[views, times]),
-        "time_offset": pa.array(np.asarray(record.time_offset, dtype=np.float64)[views].astype(f32)),
-        "params": pa.array(
-            [json.dumps(record.params[v][t], sort_keys=True, separators=(",", ":"), allow_nan=True)
-             for v, t in zip(views.tolist(), times.tolist(), strict=True)],
-            pa.string(),
-        ),  # fmt: skip
+        "occluded": _lists(np.asarray(record.occluded, dtype=bool)[views, times], pa.bool_()),
+        "view_valid": _column(np.asarray(record.view_valid, dtype=bool)[views, times], pa.bool_()),
+        "time_offset": _column(np.asarray(record.time_offset, dtype=np.float64)[views], f32),
+        "params": _strings(
+            [json.dumps(record.params[v][t], sort_keys=True, separators=(",", ":"), allow_nan=True) for v, t in pairs]
+        ),
     }
-    return pa.table([columns[name] for name in LABEL_COLUMNS], schema=schema)
+    return pa.Table.from_arrays([columns[name] for name in LABEL_COLUMNS], schema=label_schema())
 
 
 class LabelSpool:

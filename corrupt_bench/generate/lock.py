@@ -67,14 +67,48 @@ def _type_name(dtype) -> str:
     return str(dtype)
 
 
-def table_digest(table) -> str:
-    """sha256 of a canonical serialisation of a pyarrow table (schema, then each column's values)."""
+def table_digest(table, memo: ColumnMemo | None = None) -> str:
+    """sha256 of a canonical serialisation of a pyarrow table (schema, then each column's values).
+    `memo`: serialisations of columns seen before, for tables that share columns."""
     h = hashlib.sha256()
     for name, column in zip(table.column_names, table.columns, strict=True):
         h.update(json.dumps([name, _type_name(column.type)]).encode())
-        h.update(json.dumps(column.to_pylist(), allow_nan=True, separators=(",", ":")).encode())
+        h.update(_column_json(column) if memo is None else memo.column_json(column))
         h.update(b"\n")
     return "sha256:" + h.hexdigest()
+
+
+def _column_json(column) -> bytes:
+    return json.dumps(column.to_pylist(), allow_nan=True, separators=(",", ":")).encode()
+
+
+class ColumnMemo:
+    """Column serialisations for `table_digest`, keyed by the column's type, slices and buffer bytes
+    (equal keys mean equal values). The label tables of units that read the same frames share most
+    columns (ground truth, boxes, crops, cameras), and turning floats into JSON is the bulk of a
+    digest: each such column is serialised once. At most `max_bytes` are kept."""
+
+    def __init__(self, max_bytes: int = 64 * 2**20):
+        self._json: dict[bytes, bytes] = {}
+        self._room = max_bytes
+
+    def column_json(self, column) -> bytes:
+        import pyarrow as pa
+
+        key = hashlib.sha256(str(column.type).encode())
+        for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+            key.update(f"|{chunk.offset}:{len(chunk)}".encode())
+            for buffer in chunk.buffers():
+                key.update(b"|-" if buffer is None else f"|{buffer.size}:".encode())
+                if buffer is not None:
+                    key.update(buffer)
+        found = self._json.get(key.digest())
+        if found is None:
+            found = _column_json(column)
+            if len(found) <= self._room:
+                self._json[key.digest()] = found
+                self._room -= len(found)
+        return found
 
 
 def file_digest(path: Path) -> str:

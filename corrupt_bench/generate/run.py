@@ -148,8 +148,9 @@ def run_group(ctx: RunContext, group: UnitGroup) -> list[UnitResult]:
             for piece in frames.chunks(first.frames, chunk, pad):
                 for cell in cells:
                     cell.add(piece.narrow(cell.pad), ctx, manifest, with_images)
+        memo = lockmod.ColumnMemo()  # the units' label tables share most columns
         for cell in cells:
-            results.append(cell.finish(out, with_images))
+            results.append(cell.finish(out, with_images, memo))
     finally:
         for cell in cells:
             cell.labels.close()
@@ -198,13 +199,13 @@ class _Cell:
                 paths[(v, t)] = rel
         return paths
 
-    def finish(self, out: Path, with_images: bool) -> UnitResult:
+    def finish(self, out: Path, with_images: bool, memo: lockmod.ColumnMemo | None = None) -> UnitResult:
         """Write the label file, then the marker with the digests of every file of the unit."""
         unit = self.unit
         table = self.labels.table()
         labels_file = label_path(out, unit.variant, unit.corruption, unit.severity, unit.seq.subject, unit.seq.sequence)
         write_labels(labels_file, table)
-        self.files[labels_file.relative_to(out).as_posix()] = lockmod.table_digest(table)
+        self.files[labels_file.relative_to(out).as_posix()] = lockmod.table_digest(table, memo)
         n_images = unit.n_images if with_images else 0
         lockmod.write_marker(out, unit.key, self.files, {"frames": len(unit.frames), "images": n_images})
         return UnitResult(unit.key, len(self.files), n_images, len(unit.frames), 0.0)
