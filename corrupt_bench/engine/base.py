@@ -86,7 +86,7 @@ class Family:
     view_valid: Callable[[Any], bool] | None = None
     keypoints: Callable[[np.ndarray, Any], tuple[np.ndarray, np.ndarray]] | None = None  # -> (17,2), (17,)
     clip_level: Callable[..., Any] | None = None  # whole-clip corruptions (subframe_desync)
-    stochastic: bool = True
+    stochastic: bool = True  # False: `sample` draws nothing (it is given no generator)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -131,8 +131,9 @@ class Corruption:
             table[severity] = self.overridden_row(severity, changes)
         return dataclasses.replace(self, table=table)
 
-    def sample(self, rng: np.random.Generator, severity: int, ctx: FrameContext) -> Any:
-        """Draw this frame's parameters; None at severity 0 (identity)."""
+    def sample(self, rng: np.random.Generator | None, severity: int, ctx: FrameContext) -> Any:
+        """Draw this frame's parameters; None at severity 0 (identity). `rng` may be None for a
+        deterministic family (`family.stochastic` False: it draws nothing)."""
         if severity == 0:
             return None
         return self.family.sample(rng, self.params(severity), ctx)
