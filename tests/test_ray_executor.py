@@ -119,6 +119,29 @@ def test_local_executor_works_in_this_process_and_on_its_pool():
         list(LocalExecutor(2).map(_pid_of, [0, 1, -1, 2]))
 
 
+def test_torch_threads_follow_the_option_the_environment_and_the_workers(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from corrupt_bench.executors.process import available_cores, keep_freed_memory, set_torch_threads
+
+    before = torch.get_num_threads()
+    try:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            monkeypatch.delenv(name, raising=False)
+        assert set_torch_threads(3) == 3 == torch.get_num_threads()  # --threads
+        cores = available_cores()
+        assert set_torch_threads(None, processes=cores + 5) == 1 == torch.get_num_threads()  # several workers: one each
+        assert set_torch_threads(None, processes=1) == cores == torch.get_num_threads()
+        torch.set_num_threads(2)
+        monkeypatch.setenv("OMP_NUM_THREADS", "7")
+        assert set_torch_threads(None, processes=4) == 2  # the user's environment: torch's reading of it stands
+        with pytest.raises(UserError, match="--threads must be at least 1"):
+            set_torch_threads(0)
+    finally:
+        torch.set_num_threads(before)
+    if sys.platform.startswith("linux") and __import__("platform").libc_ver()[0] == "glibc":
+        assert keep_freed_memory() is True
+
+
 def test_options_are_checked():
     with pytest.raises(UserError, match="max_retries"):
         RayExecutor(1, max_retries=-1)

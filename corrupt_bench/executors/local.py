@@ -19,22 +19,18 @@ from typing import TypeVar
 
 from corrupt_bench.errors import UserError
 from corrupt_bench.executors.base import Staging
+from corrupt_bench.executors.process import keep_freed_memory, one_native_thread
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-# one process per core: libraries that start their own thread pools get one thread per worker
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
 
 def _init_worker(module: str) -> None:
     """Start of a pool worker: one thread for OpenCV (and, unless the user set them, for OpenMP/BLAS),
-    then import the module of the function it will run, so its first item pays no import."""
-    for name in _THREAD_VARIABLES:
-        os.environ.setdefault(name, "1")
-    import cv2
-
-    cv2.setNumThreads(1)
+    freed memory kept for reuse, then the module of the function it will run imported, so its first
+    item pays no import."""
+    one_native_thread()
+    keep_freed_memory()
     importlib.import_module(module)
 
 
@@ -78,6 +74,7 @@ class LocalExecutor:
         head = [item for _, item in zip(range(2), iterator, strict=False)]
         threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
+        keep_freed_memory()
         try:
             if workers == 1 or len(head) < 2:
                 for item in [*head, *iterator]:

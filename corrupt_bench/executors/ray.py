@@ -48,7 +48,8 @@ def import_ray():
 
 
 def _run_task(fn: Callable[[Any], Any], item: Any, fault_file: str | None) -> Any:
-    """Body of every Ray task: one thread for OpenCV (Ray gives the task one CPU), then `fn(item)`.
+    """Body of every Ray task: one thread for OpenCV (Ray gives the task one CPU), freed memory kept for
+    reuse (`executors.process.keep_freed_memory`), then `fn(item)`.
 
     `fault_file` (tests only): the first task to create that file kills its own worker process
     before doing anything, as a crash or an OOM kill would; Ray then retries it elsewhere."""
@@ -61,7 +62,10 @@ def _run_task(fn: Callable[[Any], Any], item: Any, fault_file: str | None) -> An
             os._exit(1)
     import cv2
 
+    from corrupt_bench.executors.process import keep_freed_memory
+
     cv2.setNumThreads(1)
+    keep_freed_memory()
     return fn(item)
 
 
