@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from pathlib import Path
 
+import numpy as np
+
 from corrupt_bench.engine import Clip, Corruption, corrupt_clip, get_corruption
 from corrupt_bench.errors import UserError
 from corrupt_bench.executors.base import Staging
@@ -28,7 +30,7 @@ from corrupt_bench.generate.labels import LabelSpool, chunk_table
 from corrupt_bench.generate.manifest import Manifest, canonical_dict, load_manifest
 from corrupt_bench.generate.planner import Plan, UnitGroup, WorkUnit, group_units, plan
 from corrupt_bench.generate.sources import SourceConfig, open_source, resolve_source
-from corrupt_bench.generate.writers import write_image, write_labels
+from corrupt_bench.generate.writers import encode_image, write_labels
 from corrupt_bench.io import atomic_write_bytes, confined, is_temporary, remove_temporaries
 from corrupt_bench.layout import (
     CAMERA_FILE_NAME,
@@ -146,8 +148,9 @@ def run_group(ctx: RunContext, group: UnitGroup) -> list[UnitResult]:
             chunk = ctx.chunk_frames or chunk_length(frames.frame_bytes())
             pad = max(cell.pad for cell in cells)
             for piece in frames.chunks(first.frames, chunk, pad):
+                clean: dict = {}  # this chunk's clean images once encoded
                 for cell in cells:
-                    cell.add(piece.narrow(cell.pad), ctx, manifest, with_images)
+                    cell.add(piece.narrow(cell.pad), ctx, manifest, with_images, clean)
         memo = lockmod.ColumnMemo()  # the units' label tables share most columns
         for cell in cells:
             results.append(cell.finish(out, with_images, memo))
@@ -173,29 +176,42 @@ class _Cell:
         self.folders = [image_folder(out, *cell, seq.subject, seq.sequence, camera) for camera in unit.cameras]
         self.labels = LabelSpool(out / STATE_DIR)
 
-    def add(self, piece: ClipChunk, ctx: RunContext, manifest: Manifest, with_images: bool) -> None:
-        """Corrupt one chunk, write its images and spool its label rows."""
+    def add(self, piece: ClipChunk, ctx: RunContext, manifest: Manifest, with_images: bool, clean: dict) -> None:
+        """Corrupt one chunk, write its images and spool its label rows. `clean`: (view, frame) ->
+        (bytes, digest) of this chunk's clean images once encoded, shared by the group's units."""
         corrupted, record = corrupt_clip(
             piece.clip, self.unit.corruption, self.unit.severity, ctx.seed, occluder_bank=_occluder_bank(ctx.voc),
             corruption=self.corruption,
         )  # fmt: skip
-        images = self._write_images(Path(ctx.out), piece, corrupted, manifest) if with_images else {}
+        images = self._write_images(Path(ctx.out), piece, corrupted, manifest, clean) if with_images else {}
         self.labels.append(chunk_table(self.unit, piece, record, images, self.keypoint_output))
 
-    def _write_images(self, out: Path, piece: ClipChunk, corrupted: Clip, manifest: Manifest) -> dict[tuple[int, int], str]:
-        """Encode and write the kept frames of every view; record their pixel digests.
-        Returns (view, clip time) -> image path relative to `out`."""
+    def _write_images(
+        self, out: Path, piece: ClipChunk, corrupted: Clip, manifest: Manifest, clean: dict
+    ) -> dict[tuple[int, int], str]:
+        """Encode and write the kept frames of every view; record their pixel digests. An image equal
+        to the clean frame (the clean cell; a frame a corruption left alone, as temporal occlusion
+        outside its spans) is encoded once per group: equal pixels encode to equal bytes, whose
+        digest is known. Returns (view, clip time) -> image path relative to `out`."""
         paths: dict[tuple[int, int], str] = {}
         fmt, quality = manifest.output.format, manifest.output.quality
         for t in piece.keep:
-            name = image_name(int(corrupted.frame_indices[t]), manifest.output.extension)
+            frame = int(corrupted.frame_indices[t])
+            name = image_name(frame, manifest.output.extension)
             for v, folder in enumerate(self.folders):
                 path = folder / name
                 width, height = piece.image_sizes[v]
                 pixels = corrupted.images[v, t, :height, :width]
-                data = write_image(path, pixels, fmt, quality)
+                unchanged = corrupted.images is piece.clip.images or np.array_equal(pixels, piece.clip.images[v, t, :height, :width])
+                encoded = clean.get((v, frame)) if unchanged else None
+                if encoded is None:
+                    data = encode_image(pixels, fmt, quality)
+                    encoded = (data, lockmod.image_digest(data, pixels, fmt))
+                    if unchanged:
+                        clean[(v, frame)] = encoded
+                atomic_write_bytes(path, encoded[0])
                 rel = path.relative_to(out).as_posix()
-                self.files[rel] = lockmod.image_digest(data, pixels, fmt)
+                self.files[rel] = encoded[1]
                 paths[(v, t)] = rel
         return paths
 
