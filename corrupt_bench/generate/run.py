@@ -173,7 +173,8 @@ class _Cell:
         self.keypoint_output = unit.corruption != CLEAN and self.corruption.modality == "keypoint"
         self.files: dict[str, str] = {}  # path relative to out -> content digest
         seq, cell = unit.seq, (unit.variant, unit.corruption, unit.severity)
-        self.folders = [image_folder(out, *cell, seq.subject, seq.sequence, camera) for camera in unit.cameras]
+        folders = [image_folder(out, *cell, seq.subject, seq.sequence, camera) for camera in unit.cameras]
+        self.folders = [(folder, folder.relative_to(out).as_posix() + "/") for folder in folders]  # (path, relative)
         self.labels = LabelSpool(out / STATE_DIR)
 
     def add(self, piece: ClipChunk, ctx: RunContext, manifest: Manifest, with_images: bool, clean: dict) -> None:
@@ -198,21 +199,19 @@ class _Cell:
         for t in piece.keep:
             frame = int(corrupted.frame_indices[t])
             name = image_name(frame, manifest.output.extension)
-            for v, folder in enumerate(self.folders):
-                path = folder / name
+            for v, (folder, relative) in enumerate(self.folders):
                 width, height = piece.image_sizes[v]
                 pixels = corrupted.images[v, t, :height, :width]
-                unchanged = corrupted.images is piece.clip.images or np.array_equal(pixels, piece.clip.images[v, t, :height, :width])
+                unchanged = corrupted.images is piece.clip.images or _same(pixels, piece.clip.images[v, t, :height, :width])
                 encoded = clean.get((v, frame)) if unchanged else None
                 if encoded is None:
                     data = encode_image(pixels, fmt, quality)
                     encoded = (data, lockmod.image_digest(data, pixels, fmt))
                     if unchanged:
                         clean[(v, frame)] = encoded
-                atomic_write_bytes(path, encoded[0])
-                rel = path.relative_to(out).as_posix()
-                self.files[rel] = encoded[1]
-                paths[(v, t)] = rel
+                atomic_write_bytes(folder / name, encoded[0])
+                self.files[relative + name] = encoded[1]
+                paths[(v, t)] = relative + name
         return paths
 
     def finish(self, out: Path, with_images: bool, memo: lockmod.ColumnMemo | None = None) -> UnitResult:
@@ -225,6 +224,12 @@ class _Cell:
         n_images = unit.n_images if with_images else 0
         lockmod.write_marker(out, unit.key, self.files, {"frames": len(unit.frames), "images": n_images})
         return UnitResult(unit.key, len(self.files), n_images, len(unit.frames), 0.0)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal images; a changed image is usually told by its middle row alone."""
+    middle = a.shape[0] // 2
+    return np.array_equal(a[middle], b[middle]) and np.array_equal(a, b)
 
 
 def _remove_stale_temporaries(out: Path, unit: WorkUnit) -> None:
