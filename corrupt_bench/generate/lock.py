@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,12 +160,15 @@ def library_versions() -> dict[str, str]:
         "pydantic": pydantic.__version__,
         "pyyaml": yaml.__version__,
     }
-    try:
-        import av
+    if "av" in sys.modules:
+        versions["av"] = sys.modules["av"].__version__
+    else:  # optional; its version without importing it (a twentieth of a second)
+        from importlib import metadata
 
-        versions["av"] = av.__version__
-    except ImportError:  # optional decoder
-        pass
+        try:
+            versions["av"] = metadata.version("av")
+        except metadata.PackageNotFoundError:
+            pass
     return versions
 
 
