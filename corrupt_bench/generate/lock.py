@@ -52,11 +52,17 @@ def pixels_digest(image: np.ndarray) -> str:
 
 
 def image_digest(data: bytes, image_rgb: np.ndarray, fmt: str) -> str:
-    """The lock's pixel digest of an image just encoded from `image_rgb` as `data`: the digest of what a
-    reader decodes. PNG is lossless, so that is `image_rgb` itself (no decode); JPEG is decoded."""
-    from corrupt_bench.generate.writers import decode_image
+    """The lock's pixel digest of an image just encoded from `image_rgb` as `data` by `writers.encode_image`:
+    the digest of what a reader decodes. PNG is lossless, so that is `image_rgb` itself (no decode);
+    JPEG is decoded (without looking for an EXIF orientation, which our encoder never writes)."""
+    if fmt == "png":
+        return pixels_digest(image_rgb)
+    import cv2
 
-    return pixels_digest(image_rgb if fmt == "png" else decode_image(data))
+    pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
+    if pixels is None:
+        raise ValueError("not a decodable image")
+    return pixels_digest(pixels)
 
 
 def _type_name(dtype) -> str:
