@@ -295,6 +295,12 @@ def test_views_of_different_sizes_are_padded_then_cut_back():
     np.testing.assert_array_equal(stacked[0], a)
     np.testing.assert_array_equal(stacked[1, :, :4], b)
     np.testing.assert_array_equal(stacked[1, :, 5], b[:, 3])  # edge replication, not black
+    # in place, as the chunk buffer is filled: what np.pad(mode="edge") gives, for every shape smaller on any side
+    for shape in ((6, 5), (4, 5), (6, 3), (1, 1), (3, 2)):
+        view = rng.integers(0, 255, (2, *shape, 3), dtype=np.uint8)
+        stacked = stack_padded([a, view])
+        padded = np.pad(view, ((0, 0), (0, 6 - shape[0]), (0, 5 - shape[1]), (0, 0)), mode="edge")
+        np.testing.assert_array_equal(stacked[1], padded)
 
 
 def test_keypoints_only_from_videopose3d_npz(tmp_path):
