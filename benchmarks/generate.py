@@ -85,6 +85,7 @@ def child_generate(args) -> dict:
         "images": summary.images,
         "wall": wall,
         "cpu": after["cpu_self"] - before["cpu_self"] + after["cpu_children"] - before["cpu_children"],
+        "cpu_workers": after["cpu_children"] - before["cpu_children"],
         "rss_driver_mb": after["rss_self_mb"],
         "rss_workers_mb": after["rss_children_mb"] if args.child_workers > 1 else 0.0,
         "lock": summary.lock_digest,
@@ -136,7 +137,8 @@ def child_floor(args) -> dict:
             reader.close()
     wall, after = time.perf_counter() - start, _usage()
     cpu = after["cpu_self"] - before["cpu_self"] - excluded
-    return {"images": images, "wall": wall - excluded, "cpu": cpu, "rss_driver_mb": after["rss_self_mb"], "rss_workers_mb": 0.0}
+    return {"images": images, "wall": wall - excluded, "cpu": cpu, "cpu_workers": 0.0, "rss_driver_mb": after["rss_self_mb"],
+            "rss_workers_mb": 0.0}  # fmt: skip
 
 
 def child_write_path(args) -> dict:
@@ -226,7 +228,8 @@ def measure(manifest: Path, source: str | None, trees: dict[str, Path], workers:
     floor_cpu = statistics.median(x["cpu"] for x in runs[("floor", 1)])
     rows = []
     for (label, w), results in runs.items():
-        row = {key: statistics.median(x[key] for x in results) for key in ("images", "wall", "cpu", "rss_driver_mb", "rss_workers_mb", "load")}
+        keys = ("images", "wall", "cpu", "cpu_workers", "rss_driver_mb", "rss_workers_mb", "load")
+        row = {key: statistics.median(x[key] for x in results) for key in keys}
         row.update(label=label, workers=w, ratio=row["cpu"] / floor_cpu, locks=sorted({x.get("lock", "") for x in results}))
         rows.append(row)
     return rows
@@ -234,12 +237,15 @@ def measure(manifest: Path, source: str | None, trees: dict[str, Path], workers:
 
 def print_rows(title: str, rows: list[dict]) -> None:
     print(f"\n{title}")
-    print("| run | workers | images | wall s | images/s | CPU s | images/CPU-s | CPU / floor | peak MB driver | peak MB worker | load |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| run | workers | images | wall s | images/s | CPU s | of which workers | images/CPU-s | CPU / floor |"
+          " peak MB driver | peak MB worker | load |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        worker = f"{r['rss_workers_mb']:.0f}" if r["workers"] > 1 else "-"
+        pool = r["workers"] > 1
+        worker = f"{r['rss_workers_mb']:.0f}" if pool else "-"
         print(f"| {r['label']} | {r['workers']} | {r['images']:.0f} | {r['wall']:.2f} | {r['images'] / r['wall']:.0f} | {r['cpu']:.2f} |"
-              f" {r['images'] / r['cpu']:.0f} | {r['ratio']:.2f} | {r['rss_driver_mb']:.0f} | {worker} | {r['load']:.1f} |")  # fmt: skip
+              f" {r['cpu_workers']:.2f} | {r['images'] / r['cpu']:.0f} | {r['ratio']:.2f} | {r['rss_driver_mb']:.0f} | {worker} |"
+              f" {r['load']:.1f} |")  # fmt: skip
     locks = {lock for r in rows for lock in r["locks"] if lock}
     print(f"lock content digests: {', '.join(sorted(locks)) or 'n/a'}")
 
