@@ -253,8 +253,12 @@ def demo(
     quick: bool = typer.Option(False, "--quick", help="Smaller data and a few training steps (CI smoke run)."),
     workers: int = typer.Option(2, "--workers", help="Processes for synthesis and generation."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda ... (default: CUDA when present)."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads for training and scoring (default: the available cores; OMP_NUM_THREADS is respected)."),
 ) -> None:
     """Run the whole benchmark on the built-in synthetic data: synth, generate, train, score, report."""
+    from corrupt_bench.executors.process import set_torch_threads
+
+    set_torch_threads(threads)  # training and scoring run here, one stage at a time
     t0 = time.perf_counter()
     try:
         result = run_demo(out, quick=quick, workers=workers, device=device)

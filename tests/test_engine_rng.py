@@ -71,3 +71,24 @@ def test_tables_are_versioned_data():
     assert (dropout.min_missing, dropout.max_missing) == (12, 16)
     t5 = get_corruption("temporal_occlusion").table[5]
     assert (t5.window_s, t5.duration_s, t5.cover, t5.kind) == (3.2, 1.6, 1.0, "erase")
+
+
+@pytest.mark.parametrize("shape", [(64, 48, 3), (5, 7, 3), (1, 1, 1), (2, 3, 1), (1, 2, 1), (0,)])
+def test_uniform16_draws_what_integers_draws(shape):
+    """The noise families' fast 16-bit draws: the values of `integers(0, 65536, uint16)` and the same
+    generator state after (the next draws agree), from a fresh key and after a pending 32-bit half."""
+    from corrupt_bench.engine.noise import uniform16
+
+    for warm in (False, True):
+        a, b = KEY.generator(), KEY.generator()
+        if warm:  # a 32-bit draw leaves the high half of a 64-bit draw pending
+            a.integers(0, 2**32, dtype=np.uint32), b.integers(0, 2**32, dtype=np.uint32)
+        expected = a.integers(0, 65536, size=shape, dtype=np.uint16)
+        got = uniform16(b, shape)
+        assert got.dtype == np.uint16 and got.shape == expected.shape
+        np.testing.assert_array_equal(got, expected)
+        sa, sb = a.bit_generator.state, b.bit_generator.state
+        assert sa["state"] == sb["state"] and sa["has_uint32"] == sb["has_uint32"]
+        if sa["has_uint32"]:  # (otherwise `uinteger` is a stale value numpy never reads)
+            assert sa["uinteger"] == sb["uinteger"]
+        np.testing.assert_array_equal(a.integers(0, 256, 11, dtype=np.uint8), b.integers(0, 256, 11, dtype=np.uint8))

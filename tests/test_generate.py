@@ -1,5 +1,5 @@
 """`generate` end to end on the synthetic source: every demo manifest, the label contract, identity
-under worker count, SIGKILL + resume, and chunking."""
+under worker count (in this process and on a pool), SIGKILL + resume, chunking and grouping."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from typer.testing import CliRunner
 
 from corrupt_bench.cli import app
 from corrupt_bench.data.crop import to_crop
-from corrupt_bench.generate.lock import _type_name, benchmark_files, verify
-from corrupt_bench.generate.run import RunContext, generate, prepare, run_unit
+from corrupt_bench.generate import run
+from corrupt_bench.generate.lock import _type_name, benchmark_files, read_marker, verify
+from corrupt_bench.generate.planner import UnitGroup, group_units
+from corrupt_bench.generate.run import RunContext, generate, prepare, run_group, run_unit
 from corrupt_bench.generate.sources import CACHE_ENV
 from corrupt_bench.generate.writers import decode_image
 from corrupt_bench.layout import LABEL_COLUMNS, LOCK_NAME, label_schema
@@ -132,20 +134,37 @@ def test_workers_1_and_2_give_identical_locks(demo_runs, tmp_path):
     assert (out / LOCK_NAME).read_bytes() == (demo_runs["demo-occluded-h36m"] / LOCK_NAME).read_bytes()
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+def test_a_pool_gives_the_identical_lock(demo_runs, tmp_path, monkeypatch, workers):
+    """Work split over this process and spawned workers (frames decoded once per group)."""
+    monkeypatch.setattr(run, "MIN_ROWS_PER_WORKER", 1)  # the demos are too small to start a pool otherwise
+    name = "demo-da-3dpe"
+    summary = generate(name, tmp_path / "pool", workers=workers, show_progress=False)
+    assert summary.ran == summary.units
+    assert (tmp_path / "pool" / LOCK_NAME).read_bytes() == (demo_runs[name] / LOCK_NAME).read_bytes()
+
+
+# the CLI in a subprocess, with a pool for any work (the demo is too small to start one otherwise)
+_CLI_WITH_POOL = (
+    "import sys; import corrupt_bench.generate.run as run; run.MIN_ROWS_PER_WORKER = 1; "
+    "from corrupt_bench.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
 def test_sigkill_then_rerun_gives_identical_lock(demo_runs, cache, tmp_path):
     name = "demo-da-3dpe"
     out = tmp_path / "killed"
     total = len(prepare(name)[2].units)
-    command = [sys.executable, "-m", "corrupt_bench.cli", "generate", name, "--out", str(out), "--workers", "2"]
+    command = [sys.executable, "-c", _CLI_WITH_POOL, "generate", name, "--out", str(out), "--workers", "3"]
     env = {**os.environ, CACHE_ENV: str(cache)}
     proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done_dir = out / ".generate" / "done"
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            if len(list(done_dir.glob("**/*.json"))) >= 3:
+            if list(done_dir.glob("**/*.json")):  # markers land a group at a time
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its pool workers, mid-run
         proc.wait()
@@ -168,20 +187,55 @@ def test_rerun_of_a_finished_run_changes_nothing(demo_runs):
     assert (out / LOCK_NAME).read_bytes() == before
 
 
-def test_chunking_does_not_change_pixels(demo_runs, tmp_path):
-    """A unit cut into chunks of 2 frames (with overlap for desync) equals the unchunked unit."""
-    for name, keys in (
-        ("demo-weak-sync", ("subframe/subframe_desync/5/S9_Walking", "frame-shift/subframe_desync/1/S9_Walking")),
-        ("demo-occluded-h36m", ("occluded-h36m/temporal_occlusion/5/S9_Walking",)),
-    ):
+def test_chunking_and_grouping_do_not_change_bytes(demo_runs, tmp_path):
+    """Units run alone, in split groups and all together (their frames decoded once), cut into chunks
+    of 2 or 3 frames (with overlap for desync: 2 < its overlap of 3), equal the generated demo (one
+    group per sequence, unchunked)."""
+    for name in ("demo-weak-sync", "demo-occluded-h36m"):
         manifest, config, plan, voc = prepare(name)
-        ctx = RunContext(str(tmp_path / name), manifest.model_dump_json(), config, voc, manifest.seed, chunk_frames=2)
-        for key in keys:
-            unit = next(u for u in plan.units if u.key == key)
-            run_unit(ctx, unit)
-            chunked = json.loads((tmp_path / name / ".generate/done" / f"{key}.json").read_text())["files"]
-            whole = json.loads((demo_runs[name] / ".generate/done" / f"{key}.json").read_text())["files"]
-            assert chunked == whole, key
+        groupings = {  # label: (groups, frames per chunk)
+            "alone": ([UnitGroup((u,)) for u in plan.units], 2),
+            "split": (list(group_units(plan.units, min_groups=5)), 3),
+            "together": (list(group_units(plan.units)), 2),
+        }
+        if name == "demo-weak-sync":  # both variants read the same frames: one group, frames decoded once
+            assert group_units(plan.units) == (UnitGroup(plan.units),)
+        for label, (groups, chunk) in groupings.items():
+            out = tmp_path / f"{name}-{label}"
+            ctx = RunContext(str(out), manifest.model_dump_json(), config, voc, manifest.seed, chunk_frames=chunk)
+            for group in groups:
+                assert [r.key for r in run_group(ctx, group)] == [u.key for u in group.units]
+            for unit in plan.units:
+                assert read_marker(out, unit.key) == read_marker(demo_runs[name], unit.key), (label, unit.key)
+    # a finished unit of a group is skipped, the others run
+    first, second = plan.units[:2]
+    out = tmp_path / "partial"
+    ctx = RunContext(str(out), manifest.model_dump_json(), config, voc, manifest.seed)
+    run_unit(ctx, first)
+    results = run_group(ctx, UnitGroup((first, second)))
+    assert [(r.key, r.skipped) for r in results] == [(first.key, True), (second.key, False)]
+
+
+def test_group_units_shares_frames_splits_and_caps():
+    from corrupt_bench.generate.planner import SequenceInfo, WorkUnit
+
+    s9 = SequenceInfo("S9", "Walking", "Walking", 1, ("a", "b"), 100)
+    s11 = SequenceInfo("S11", "Walking", "Walking", 1, ("a", "b"), 50)
+    frames9, frames11 = tuple(range(0, 100, 2)), tuple(range(0, 50, 2))
+    units = [
+        *(WorkUnit("v", c, 1, s9, ("a", "b"), frames9) for c in "pqrs"),
+        *(WorkUnit("w", c, 1, s9, ("a", "b"), frames9) for c in "pq"),  # another variant, same frames
+        WorkUnit("x", "p", 1, s9, ("a",), frames9),  # other cameras: other frames
+        *(WorkUnit("v", c, 1, s11, ("a", "b"), frames11) for c in "pq"),
+    ]
+    groups = group_units(units)
+    assert [len(g.units) for g in groups] == [6, 2, 1]  # largest first
+    assert groups[0].units == tuple(units[:6]) and groups[0].n_images == 6 * 100
+    split = group_units(units, min_groups=6)  # 2 parts per frames: 3 + 3, 1 + 1, 1
+    assert sorted(len(g.units) for g in split) == [1, 1, 1, 3, 3]
+    assert sorted(u.key for g in split for u in g.units) == sorted(u.key for u in units)
+    capped = group_units(units, max_images=250)  # at most 2 units of 100 images
+    assert max(g.n_images for g in capped) <= 250 and len(capped) == 3 + 1 + 1
 
 
 def test_dry_run_prints_counts_and_writes_nothing(cache, tmp_path):
@@ -241,6 +295,12 @@ def test_views_of_different_sizes_are_padded_then_cut_back():
     np.testing.assert_array_equal(stacked[0], a)
     np.testing.assert_array_equal(stacked[1, :, :4], b)
     np.testing.assert_array_equal(stacked[1, :, 5], b[:, 3])  # edge replication, not black
+    # in place, as the chunk buffer is filled: what np.pad(mode="edge") gives, for every shape smaller on any side
+    for shape in ((6, 5), (4, 5), (6, 3), (1, 1), (3, 2)):
+        view = rng.integers(0, 255, (2, *shape, 3), dtype=np.uint8)
+        stacked = stack_padded([a, view])
+        padded = np.pad(view, ((0, 0), (0, 6 - shape[0]), (0, 5 - shape[1]), (0, 0)), mode="edge")
+        np.testing.assert_array_equal(stacked[1], padded)
 
 
 def test_keypoints_only_from_videopose3d_npz(tmp_path):

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from corrupt_bench.errors import UserError
 from corrupt_bench.executors import make_executor
 from corrupt_bench.executors.local import LocalExecutor
 from corrupt_bench.executors.ray import MISSING_RAY, RayExecutor
+from corrupt_bench.generate import run
 from corrupt_bench.generate.run import generate
 
 MANIFEST = "demo-h36m-c"  # 12 units of 8 frames, one camera, PNG: seconds to generate
@@ -71,23 +74,72 @@ def test_missing_ray_is_one_line_and_exit_2(monkeypatch, tmp_path: Path):
     assert not (tmp_path / "g").exists()  # failed before writing anything
 
 
-def test_staged_unit_writes_nothing_under_out_and_lands_the_same_files(local_bench: Path, cache: Path, tmp_path: Path):
-    """The non-shared-FS path without Ray: a unit runs into a temp folder, the driver writes its bytes."""
+def test_staged_group_writes_nothing_under_out_and_lands_the_same_files(local_bench: Path, cache: Path, tmp_path: Path):
+    """The non-shared-FS path without Ray: a group of units (frames decoded once) runs into a temp
+    folder, the driver writes every unit's bytes, marker last."""
     from corrupt_bench.generate import lock as lockmod
-    from corrupt_bench.generate.run import RunContext, prepare, unit_staging
+    from corrupt_bench.generate.planner import UnitGroup
+    from corrupt_bench.generate.run import RunContext, group_staging, prepare
 
     manifest, config, plan, voc = prepare(MANIFEST, cache=cache)
     out = tmp_path / "out"
     ctx = RunContext(str(out), manifest.model_dump_json(), config, voc, manifest.seed)
-    staging = unit_staging(ctx)
-    unit = plan.units[3]
-    staged = staging.remote(unit)
+    staging = group_staging(ctx)
+    units = plan.units[2:5]
+    staged = staging.remote(UnitGroup(units))
     assert not out.exists()  # the task itself wrote nothing under the output root
-    result = staging.land(staged)
-    marker = lockmod.read_marker(out, unit.key)
-    assert result.key == unit.key and marker == lockmod.read_marker(local_bench, unit.key)
-    for rel, digest in marker["files"].items():
-        assert lockmod.file_digest(out / rel) == digest == _lock(local_bench)["files"][rel]
+    results = staging.land(staged)
+    assert [r.key for r in results] == [u.key for u in units]
+    for unit in units:
+        marker = lockmod.read_marker(out, unit.key)
+        assert marker == lockmod.read_marker(local_bench, unit.key)
+        for rel, digest in marker["files"].items():
+            assert lockmod.file_digest(out / rel) == digest == _lock(local_bench)["files"][rel]
+
+
+def _pid_of(item: int) -> tuple[int, int]:
+    if item < 0:
+        raise ValueError(f"item {item}")
+    time.sleep(0.05)
+    return item, os.getpid()
+
+
+def test_local_executor_works_in_this_process_and_on_its_pool():
+    """Every item once, in this process when a pool does not pay (one item, max_parallel 1), and in this
+    process and its spawned workers otherwise; an item's error is raised here."""
+    here = os.getpid()
+    assert list(LocalExecutor(3).map(_pid_of, [7])) == [(7, here)]
+    assert {pid for _, pid in LocalExecutor(3).map(_pid_of, range(4), max_parallel=1)} == {here}
+    results = list(LocalExecutor(2).map(_pid_of, range(60)))
+    assert sorted(item for item, _ in results) == list(range(60))
+    pids = {pid for _, pid in results}
+    assert here in pids  # this process is a worker too, from the start
+    assert len(pids) == 2  # the spawned worker took items once it had started (60 x 50 ms outlasts its start)
+    with pytest.raises(ValueError, match="item -1"):
+        list(LocalExecutor(2).map(_pid_of, [0, 1, -1, 2]))
+
+
+def test_torch_threads_follow_the_option_the_environment_and_the_workers(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from corrupt_bench.executors.process import available_cores, keep_freed_memory, set_torch_threads
+
+    before = torch.get_num_threads()
+    try:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            monkeypatch.delenv(name, raising=False)
+        assert set_torch_threads(3) == 3 == torch.get_num_threads()  # --threads
+        cores = available_cores()
+        assert set_torch_threads(None, processes=cores + 5) == 1 == torch.get_num_threads()  # several workers: one each
+        assert set_torch_threads(None, processes=1) == cores == torch.get_num_threads()
+        torch.set_num_threads(2)
+        monkeypatch.setenv("OMP_NUM_THREADS", "7")
+        assert set_torch_threads(None, processes=4) == 2  # the user's environment: torch's reading of it stands
+        with pytest.raises(UserError, match="--threads must be at least 1"):
+            set_torch_threads(0)
+    finally:
+        torch.set_num_threads(before)
+    if sys.platform.startswith("linux") and __import__("platform").libc_ver()[0] == "glibc":
+        assert keep_freed_memory() is True
 
 
 def test_options_are_checked():
@@ -98,10 +150,16 @@ def test_options_are_checked():
 
 
 # --- on a local Ray runtime (2 CPUs) ---------------------------------------------------------------------
-def test_generate_on_ray_gives_the_local_lock_even_when_a_worker_dies(ray_runtime, local_bench: Path, cache: Path, tmp_path: Path):
+@pytest.mark.parametrize("split", [False, True], ids=["one-group", "two-groups"])
+def test_generate_on_ray_gives_the_local_lock_even_when_a_worker_dies(
+    ray_runtime, local_bench: Path, cache: Path, tmp_path: Path, monkeypatch, split: bool
+):
+    if split:  # the units (frames decoded once per group) split over the runtime's 2 CPUs
+        monkeypatch.setattr(run, "MIN_ROWS_PER_WORKER", 1)
     fault = tmp_path / "fault"
     out = tmp_path / "ray"
     executor = RayExecutor(2, max_retries=2, fault_file=fault)
+    assert executor.slots() == 2  # the runtime's CPUs
     summary = generate(MANIFEST, out, executor=executor, show_progress=False, cache=cache)
     assert fault.is_file()  # one task killed its worker (os._exit) and was retried
     assert summary.ran == summary.units == 12
@@ -133,6 +191,7 @@ def test_a_unit_error_is_reraised_as_such(ray_runtime):
 
 def test_generate_cli_on_ray_without_shared_fs(ray_runtime, local_bench: Path, cache: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("CORRUPT_BENCH_CACHE", str(cache))
+    monkeypatch.setattr(run, "STAGED_GROUP_BYTES", 20_000)  # payloads capped: groups of about one unit
     out = tmp_path / "ray"
     result = CliRunner().invoke(app, ["generate", MANIFEST, "--out", str(out), "--executor", "ray", "--no-shared-fs"])
     assert result.exit_code == 0, result.output

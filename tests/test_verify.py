@@ -206,6 +206,49 @@ def test_digest_functions_are_sensitive():
     assert table_digest(t) != table_digest(pa.table({"x": pa.array([1.0, 2.5], pa.float32())}))
 
 
+def test_column_memo_gives_the_plain_digests():
+    """Tables digested through one ColumnMemo (shared columns serialised once) get the digests of
+    table_digest alone: equal columns are recognised by type, slice and buffers, unequal never."""
+    import pyarrow as pa
+
+    from corrupt_bench.generate.lock import ColumnMemo
+
+    lists = pa.array([[1.5, 2.0], None, [3.25]], pa.list_(pa.float32()))
+    tables = [
+        pa.table({"a": lists, "b": pa.array([1, 2, 3], pa.int8())}),
+        pa.table({"a": lists, "b": pa.array([1, 2, 4], pa.int8())}),  # same first column
+        pa.table({"a": lists.slice(1), "b": pa.array([2, 3], pa.int8())}),  # same buffers, another slice
+        pa.table({"a": pa.array([[1.5, 2.0], [], [3.25]], pa.list_(pa.float32())), "b": pa.array([1, 2, 3], pa.int8())}),
+        pa.table({"a": pa.array(["x", None, "y"]), "b": pa.array([1, 2, 3], pa.int16())}),  # other types
+    ]
+    memo = ColumnMemo()
+    assert [table_digest(t, memo) for t in tables + tables] == [table_digest(t) for t in tables + tables]
+    assert len({table_digest(t) for t in tables}) == len(tables)
+    small = ColumnMemo(max_bytes=8)  # too small to keep anything: still the same digests
+    assert [table_digest(t, small) for t in tables] == [table_digest(t) for t in tables]
+
+
+def test_write_path_gives_the_bytes_and_digests_of_the_numpy_flips():
+    """OpenCV's colour conversions (encode: RGB -> BGR; decode straight to RGB) give the bytes of the
+    reversed-channel numpy copies they replace, for contiguous and padded (strided) images; the digest
+    recorded without a decode (PNG) and from one decode (JPEG) is the digest of what a reader decodes."""
+    import cv2
+
+    from corrupt_bench.generate.lock import image_digest
+
+    rng = np.random.default_rng(0)
+    padded = rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    for image in (padded, padded[:37, :45], np.full((8, 8, 3), 255, np.uint8)):
+        for fmt, ext, params in (("jpeg", ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_OPTIMIZE, 0]),
+                                 ("png", ".png", [cv2.IMWRITE_PNG_COMPRESSION, 3])):  # fmt: skip
+            data = encode_image(image, fmt, 95)
+            assert data == cv2.imencode(ext, np.ascontiguousarray(image[..., ::-1]), params)[1].tobytes()
+            flipped = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+            np.testing.assert_array_equal(decode_image(data), flipped)
+            assert image_digest(data, image, fmt) == pixels_digest(flipped)
+    assert pixels_digest(padded[:37, :45]) == pixels_digest(padded[:37, :45].copy())  # strided input hashed as C order
+
+
 def test_verify_without_lock_is_a_user_error(tmp_path):
     result = _verify_cli(tmp_path)
     assert result.exit_code == 2 and "no lock.json" in result.output

@@ -10,6 +10,7 @@ identity. `engine.registry` joins the families with their tables.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -86,7 +87,7 @@ class Family:
     view_valid: Callable[[Any], bool] | None = None
     keypoints: Callable[[np.ndarray, Any], tuple[np.ndarray, np.ndarray]] | None = None  # -> (17,2), (17,)
     clip_level: Callable[..., Any] | None = None  # whole-clip corruptions (subframe_desync)
-    stochastic: bool = True
+    stochastic: bool = True  # False: `sample` draws nothing (it is given no generator)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -131,8 +132,9 @@ class Corruption:
             table[severity] = self.overridden_row(severity, changes)
         return dataclasses.replace(self, table=table)
 
-    def sample(self, rng: np.random.Generator, severity: int, ctx: FrameContext) -> Any:
-        """Draw this frame's parameters; None at severity 0 (identity)."""
+    def sample(self, rng: np.random.Generator | None, severity: int, ctx: FrameContext) -> Any:
+        """Draw this frame's parameters; None at severity 0 (identity). `rng` may be None for a
+        deterministic family (`family.stochastic` False: it draws nothing)."""
         if severity == 0:
             return None
         return self.family.sample(rng, self.params(severity), ctx)
@@ -151,14 +153,24 @@ def params_to_json(params: Any) -> dict:
     if isinstance(params, Mapping):
         items = params.items()
     elif dataclasses.is_dataclass(params):
-        items = ((f.name, getattr(params, f.name)) for f in dataclasses.fields(params))
+        items = ((name, getattr(params, name)) for name in _field_names(type(params)))
     else:
         return {"value": _jsonable(params)}
     return {name: _jsonable(value) for name, value in items if not _is_bulk(value)}
 
 
+_PLAIN = frozenset({int, float, str, bool, type(None)})  # exact types, returned as they are
+
+
+@functools.lru_cache(maxsize=256)
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def _is_bulk(value: Any) -> bool:
     """Noise maps, kernels, patches: arrays over 64 values, or sequences of them."""
+    if type(value) in _PLAIN:
+        return False
     if isinstance(value, np.ndarray):
         return value.size > 64
     if isinstance(value, (list, tuple)) and value:
@@ -167,6 +179,8 @@ def _is_bulk(value: Any) -> bool:
 
 
 def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):

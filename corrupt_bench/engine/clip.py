@@ -60,9 +60,10 @@ class Clip:
         if self.crop_affine is not None and self.crop_affine.shape != (v, t, 2, 3):
             raise ValueError(f"crop_affine must be ({v}, {t}, 2, 3), got {self.crop_affine.shape}")
 
-    def select(self, times: np.ndarray | list[int]) -> Clip:
-        """The clip restricted to clip times `times` (positions in frame_indices), same sequence data."""
-        t = np.asarray(times, dtype=np.int64)
+    def select(self, times: np.ndarray | list[int] | slice) -> Clip:
+        """The clip restricted to clip times `times` (positions in frame_indices), same sequence data.
+        A slice gives views of the arrays (no copy), a list or array copies."""
+        t = times if isinstance(times, slice) else np.asarray(times, dtype=np.int64)
         return replace(
             self,
             frame_indices=np.asarray(self.frame_indices)[t],

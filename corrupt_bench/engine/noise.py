@@ -31,7 +31,26 @@ _LEVELS = 65536
 
 def _uniform16(rng: np.random.Generator, ctx: FrameContext) -> np.ndarray:
     h, w = ctx.image_shape
-    return rng.integers(0, _LEVELS, size=(h, w, 3), dtype=np.uint16)
+    return uniform16(rng, (h, w, 3))
+
+
+def uniform16(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """`rng.integers(0, 65536, shape, dtype=np.uint16)`: the same values and the same generator state
+    after, in half the time. numpy fills such an array from 32-bit draws, two values each (low half
+    first), and PCG64 serves 32-bit draws from 64-bit ones (low half first, the high half kept for
+    the next draw): the values are the little-endian 16-bit quarters of `random_raw`. (Tested against
+    `integers`; any other bit generator, or a pending 32-bit half, goes through `integers`.)"""
+    bitgen = rng.bit_generator
+    if not isinstance(bitgen, np.random.PCG64) or bitgen.state["has_uint32"]:
+        return rng.integers(0, _LEVELS, size=shape, dtype=np.uint16)
+    n = math.prod(shape)
+    raw = bitgen.random_raw((n + 3) // 4)
+    values = raw.astype("<u8", copy=False).view("<u2")[:n].astype(np.uint16, copy=False).reshape(shape)
+    if (n + 1) // 2 % 2:  # an odd number of 32-bit draws: numpy keeps the high half of the last 64 bits
+        state = bitgen.state
+        state["has_uint32"], state["uinteger"] = 1, int(raw[-1]) >> 32
+        bitgen.state = state
+    return values
 
 
 @lru_cache(maxsize=1)

@@ -75,8 +75,8 @@ def _clip_rect(x0: float, y0: float, x1: float, y1: float, shape: tuple[int, int
     """Pixel rectangle [x0, x1) x [y0, y1) of every pixel (centre at integers) the continuous rectangle touches."""
     h, w = shape
     return (
-        int(np.clip(math.floor(x0 + 0.5), 0, w)), int(np.clip(math.floor(y0 + 0.5), 0, h)),
-        int(np.clip(math.ceil(x1 + 0.5), 0, w)), int(np.clip(math.ceil(y1 + 0.5), 0, h)),
+        min(max(math.floor(x0 + 0.5), 0), w), min(max(math.floor(y0 + 0.5), 0), h),
+        min(max(math.ceil(x1 + 0.5), 0), w), min(max(math.ceil(y1 + 0.5), 0), h),
     )  # fmt: skip
 
 

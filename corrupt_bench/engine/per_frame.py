@@ -68,7 +68,8 @@ def apply_per_frame(
         for t in range(t_n):
             key = frame_key(clip, name, corruption.version, severity, seed, v, t)
             ctx = frame_context(clip, key, v, t, occluder_bank)
-            params = corruption.sample(key.generator(), severity, ctx)
+            # a deterministic family draws nothing: no generator to derive (a third of a cheap frame's cost)
+            params = corruption.sample(key.generator() if family.stochastic else None, severity, ctx)
             if images is not None:
                 if family.apply is not None:
                     images[v, t] = family.apply(clip.images[v, t], params)

@@ -27,4 +27,13 @@ class Executor(Protocol):
 
     workers: int
 
-    def map(self, fn: Callable[[T], R], items: Iterable[T], staging: Staging | None = None) -> Iterator[R]: ...
+    def slots(self) -> int:
+        """How many items run at once (callers size their items by it)."""
+        ...
+
+    def map(
+        self, fn: Callable[[T], R], items: Iterable[T], staging: Staging | None = None, max_parallel: int | None = None
+    ) -> Iterator[R]:
+        """`max_parallel`: the caller's hint that the work repays at most this many items at once
+        (an executor may start fewer workers for it)."""
+        ...

@@ -1,26 +1,41 @@
-"""The local executor: items run in this process (`workers == 1`) or on a `spawn` process pool."""
+"""The local executor: items run in this process, helped by a `spawn` process pool when there are several.
+
+`workers == 1` (or a single item): every item runs here, in order. Otherwise this process is one of
+the `workers` and a pool of `workers - 1` spawned processes are the others. A spawned worker
+starts by importing the package (seconds on a loaded machine); it gets an item only once it is up
+(it has answered a probe), and meanwhile this process works through the items itself, so a pool
+that is still starting never holds work back: `--workers 2` is never slower than `--workers 1`
+beyond the cores the two share. Workers still starting when the work is done are stopped.
+"""
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 from corrupt_bench.errors import UserError
 from corrupt_bench.executors.base import Staging
+from corrupt_bench.executors.process import keep_freed_memory, one_native_thread
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _start_worker() -> None:
-    """Pool initializer: the worker ends when this process dies (no orphans), then `_init_worker`."""
+def _init_worker(module: str) -> None:
+    """Start of a pool worker: it ends when this process dies (no orphans); one thread for OpenCV (and,
+    unless the user set them, for OpenMP/BLAS), freed memory kept for reuse, then the module of the
+    function it will run imported, so its first item pays no import."""
     from corrupt_bench.processes import end_with_parent
 
     end_with_parent()
-    _init_worker()
+    one_native_thread()
+    keep_freed_memory()
+    importlib.import_module(module)
 
 
 def _worker_died(pool: ProcessPoolExecutor, exc: BrokenProcessPool) -> UserError:
@@ -32,54 +47,87 @@ def _worker_died(pool: ProcessPoolExecutor, exc: BrokenProcessPool) -> UserError
     return worker_died(exc, exit_codes=codes)
 
 
-def _init_worker() -> None:
-    # one process per core: keep OpenCV from starting its own thread pool in each worker
-    import cv2
+def _probe() -> int:
+    """Answered by a worker once it has started (its initializer has run)."""
+    return os.getpid()
 
-    cv2.setNumThreads(1)
+
+def _stop(pool: ProcessPoolExecutor, terminate: bool) -> None:
+    """Shut the pool down; `terminate`: without waiting for its workers (some are still starting and
+    hold no work, or the work failed)."""
+    if terminate:
+        processes = getattr(pool, "_processes", None) or {}  # no public way before Python 3.14's terminate_workers
+        for process in list(processes.values()):
+            if process.is_alive():
+                process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 class LocalExecutor:
-    """`workers == 1`: in this process. Otherwise a `spawn` process pool (no forked locks or threads).
-
-    At most `2 * workers` units are in flight, so a long plan does not pile results up in memory.
-    """
+    """Items in this process, or in this process and a `spawn` pool of `workers - 1` processes
+    (see the module docstring). At most `workers` items are in flight."""
 
     def __init__(self, workers: int = 1):
         if workers < 1:
             raise UserError(f"--workers must be at least 1 (got {workers})")
         self.workers = workers
 
-    def map(self, fn: Callable[[T], R], items: Iterable[T], staging: Staging | None = None) -> Iterator[R]:
-        """`staging` is not needed here: every worker shares this machine's file system."""
-        if self.workers == 1:
-            import cv2
+    def slots(self) -> int:
+        return self.workers
 
-            threads = cv2.getNumThreads()
-            cv2.setNumThreads(1)
-            try:
-                for item in items:
+    def map(
+        self, fn: Callable[[T], R], items: Iterable[T], staging: Staging | None = None, max_parallel: int | None = None
+    ) -> Iterator[R]:
+        """`staging` is not needed here: every worker shares this machine's file system. No pool is
+        started for fewer than two items or when `max_parallel` is 1 (work too small to repay one)."""
+        import cv2
+
+        workers = self.workers if max_parallel is None else max(1, min(self.workers, max_parallel))
+        iterator = iter(items)
+        head = [item for _, item in zip(range(2), iterator, strict=False)]
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        keep_freed_memory()
+        try:
+            if workers == 1 or len(head) < 2:
+                for item in [*head, *iterator]:
                     yield fn(item)
-            finally:
-                cv2.setNumThreads(threads)
-            return
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker) as pool:
-            pending = set()
-            iterator = iter(items)
-            exhausted = False
-            while True:
-                while not exhausted and len(pending) < 2 * self.workers:
+            else:
+                yield from self._with_pool(fn, [*head, *iterator], workers)
+        finally:
+            cv2.setNumThreads(threads)
+
+    def _with_pool(self, fn: Callable[[T], R], items: list[T], workers: int) -> Iterator[R]:
+        module = getattr(fn, "func", fn).__module__
+        pool = ProcessPoolExecutor(
+            workers - 1, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+            initargs=(module,),
+        )  # fmt: skip
+        queue = list(reversed(items))  # popped from the end: planned order
+        probes: set[Future] = {pool.submit(_probe) for _ in range(workers - 1)}
+        running: set[Future] = set()
+        finished = False
+        try:
+            while queue or running:
+                idle = 0
+                for future in [f for f in probes | running if f.done()]:
+                    idle += 1
+                    is_probe = future in probes
+                    probes.discard(future)
+                    running.discard(future)
                     try:
-                        pending.add(pool.submit(fn, next(iterator)))
-                    except StopIteration:
-                        exhausted = True
-                if not pending:
-                    break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    try:
-                        result = future.result()
+                        result = future.result()  # a worker that cannot start raises here, from its probe
                     except BrokenProcessPool as exc:
                         raise _worker_died(pool, exc) from None
-                    yield result
+                    if not is_probe:
+                        yield result
+                while idle and queue:
+                    running.add(pool.submit(fn, queue.pop()))
+                    idle -= 1
+                if queue:
+                    yield fn(queue.pop())  # this process is a worker too
+                elif running:
+                    wait(running | probes, return_when=FIRST_COMPLETED)
+            finished = True
+        finally:
+            _stop(pool, terminate=not finished or bool(probes))

@@ -48,7 +48,8 @@ def import_ray():
 
 
 def _run_task(fn: Callable[[Any], Any], item: Any, fault_file: str | None) -> Any:
-    """Body of every Ray task: one thread for OpenCV (Ray gives the task one CPU), then `fn(item)`.
+    """Body of every Ray task: one thread for OpenCV (Ray gives the task one CPU), freed memory kept for
+    reuse (`executors.process.keep_freed_memory`), then `fn(item)`.
 
     `fault_file` (tests only): the first task to create that file kills its own worker process
     before doing anything, as a crash or an OOM kill would; Ray then retries it elsewhere."""
@@ -61,7 +62,10 @@ def _run_task(fn: Callable[[Any], Any], item: Any, fault_file: str | None) -> An
             os._exit(1)
     import cv2
 
+    from corrupt_bench.executors.process import keep_freed_memory
+
     cv2.setNumThreads(1)
+    keep_freed_memory()
     return fn(item)
 
 
@@ -103,6 +107,7 @@ class RayExecutor:
         self.max_retries = max_retries
         self.max_in_flight = max_in_flight
         self.fault_file = None if fault_file is None else str(fault_file)
+        self._started = False  # this executor started the Ray runtime it uses (and stops it)
 
     def _connect(self, ray) -> bool:
         """Initialise Ray unless it already is; True when this call started it (and must stop it)."""
@@ -119,6 +124,13 @@ class RayExecutor:
             raise UserError(f"cannot connect to the Ray cluster at {self.address!r}: {exc}".splitlines()[0]) from None
         return True
 
+    def slots(self) -> int:
+        """Tasks that run at once: the cluster's CPUs over the CPUs of a task (connects to Ray; a runtime
+        started here is stopped at the end of the next `map`)."""
+        ray = import_ray()
+        self._started = self._connect(ray) or self._started
+        return max(1, int(ray.cluster_resources().get("CPU", 1) // max(self.num_cpus, 1e-9)))
+
     def task_gpus(self, ray) -> float:
         """GPUs requested per task: `num_gpus`, with "auto" = 1 when the cluster has one, else 0."""
         if self.num_gpus == "auto":
@@ -133,9 +145,13 @@ class RayExecutor:
             options["max_calls"] = 0  # Ray's default for GPU tasks is 1: reuse the worker (and its loaded model)
         return ray.remote(**options)(_run_task)
 
-    def map(self, fn: Callable[[T], R], items: Iterable[T], staging: Staging | None = None) -> Iterator[R]:
+    def map(
+        self, fn: Callable[[T], R], items: Iterable[T], staging: Staging | None = None, max_parallel: int | None = None
+    ) -> Iterator[R]:
+        """`max_parallel` is not used: a cluster's workers are already running."""
         ray = import_ray()
-        started = self._connect(ray)
+        started = self._connect(ray) or self._started
+        self._started = False
         pending: dict[Any, T] = {}
         try:
             if self.shared_fs or staging is None:

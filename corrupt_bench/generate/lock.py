@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,11 +45,26 @@ LOCK_FORMAT = 1
 
 
 def pixels_digest(image: np.ndarray) -> str:
-    """sha256 of a decoded image: dtype, shape and the C-ordered array bytes."""
+    """sha256 of a decoded image: dtype, shape and the C-ordered array bytes (hashed in place when
+    the array is contiguous, copied once otherwise)."""
     array = np.ascontiguousarray(image)
     h = hashlib.sha256(f"{array.dtype.str}|{'x'.join(map(str, array.shape))}|".encode())
-    h.update(array.tobytes())
+    h.update(memoryview(array).cast("B"))
     return "sha256:" + h.hexdigest()
+
+
+def image_digest(data: bytes, image_rgb: np.ndarray, fmt: str) -> str:
+    """The lock's pixel digest of an image just encoded from `image_rgb` as `data` by `writers.encode_image`:
+    the digest of what a reader decodes. PNG is lossless, so that is `image_rgb` itself (no decode);
+    JPEG is decoded (without looking for an EXIF orientation, which our encoder never writes)."""
+    if fmt == "png":
+        return pixels_digest(image_rgb)
+    import cv2
+
+    pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
+    if pixels is None:
+        raise ValueError("not a decodable image")
+    return pixels_digest(pixels)
 
 
 def _type_name(dtype) -> str:
@@ -60,14 +76,48 @@ def _type_name(dtype) -> str:
     return str(dtype)
 
 
-def table_digest(table) -> str:
-    """sha256 of a canonical serialisation of a pyarrow table (schema, then each column's values)."""
+def table_digest(table, memo: ColumnMemo | None = None) -> str:
+    """sha256 of a canonical serialisation of a pyarrow table (schema, then each column's values).
+    `memo`: serialisations of columns seen before, for tables that share columns."""
     h = hashlib.sha256()
     for name, column in zip(table.column_names, table.columns, strict=True):
         h.update(json.dumps([name, _type_name(column.type)]).encode())
-        h.update(json.dumps(column.to_pylist(), allow_nan=True, separators=(",", ":")).encode())
+        h.update(_column_json(column) if memo is None else memo.column_json(column))
         h.update(b"\n")
     return "sha256:" + h.hexdigest()
+
+
+def _column_json(column) -> bytes:
+    return json.dumps(column.to_pylist(), allow_nan=True, separators=(",", ":")).encode()
+
+
+class ColumnMemo:
+    """Column serialisations for `table_digest`, keyed by the column's type, slices and buffer bytes
+    (equal keys mean equal values). The label tables of units that read the same frames share most
+    columns (ground truth, boxes, crops, cameras), and turning floats into JSON is the bulk of a
+    digest: each such column is serialised once. At most `max_bytes` are kept."""
+
+    def __init__(self, max_bytes: int = 64 * 2**20):
+        self._json: dict[bytes, bytes] = {}
+        self._room = max_bytes
+
+    def column_json(self, column) -> bytes:
+        import pyarrow as pa
+
+        key = hashlib.sha256(str(column.type).encode())
+        for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+            key.update(f"|{chunk.offset}:{len(chunk)}".encode())
+            for buffer in chunk.buffers():
+                key.update(b"|-" if buffer is None else f"|{buffer.size}:".encode())
+                if buffer is not None:
+                    key.update(buffer)
+        found = self._json.get(key.digest())
+        if found is None:
+            found = _column_json(column)
+            if len(found) <= self._room:
+                self._json[key.digest()] = found
+                self._room -= len(found)
+        return found
 
 
 def file_digest(path: Path) -> str:
@@ -118,12 +168,15 @@ def library_versions() -> dict[str, str]:
         "pydantic": pydantic.__version__,
         "pyyaml": yaml.__version__,
     }
-    try:
-        import av
+    if "av" in sys.modules:
+        versions["av"] = sys.modules["av"].__version__
+    else:  # optional; its version without importing it (a twentieth of a second)
+        from importlib import metadata
 
-        versions["av"] = av.__version__
-    except ImportError:  # optional decoder
-        pass
+        try:
+            versions["av"] = metadata.version("av")
+        except metadata.PackageNotFoundError:
+            pass
     return versions
 
 

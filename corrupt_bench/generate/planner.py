@@ -1,14 +1,20 @@
-"""Planner: a manifest and the source's sequences -> work units.
+"""Planner: a manifest and the source's sequences -> work units, and units -> groups that share frames.
 
 A work unit is (variant, corruption, severity, sequence) and covers all the manifest's cameras
 of that sequence, because multi-view corruptions (view_drop, subframe_desync) need the views
 together. Every variant also gets its clean reference `clean/0`. Units are small frozen
 dataclasses of plain values: picklable, and the same on every machine.
+
+A unit is what resumes (its done-marker, its files); a `UnitGroup` is what runs: units that read
+the same frames (same sequence, cameras and frame indices, whatever their variant), so the frames
+are decoded and cropped once for all of them. Grouping is scheduling only: every unit's output is
+a pure function of its key, so no grouping changes a byte.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from corrupt_bench.generate.manifest import Manifest
@@ -117,3 +123,47 @@ def plan(manifest: Manifest, sequences: Iterable[SequenceInfo]) -> Plan:
                 units.append(WorkUnit(variant.name, name, severity, seq, cameras, frames))
     units.sort(key=lambda u: u.key)
     return Plan(tuple(units), tuple(skipped))
+
+
+@dataclass(frozen=True)
+class UnitGroup:
+    """Units that read the same frames of one sequence (same cameras and frame indices): run together,
+    the frames decoded once. Not empty."""
+
+    units: tuple[WorkUnit, ...]
+
+    @property
+    def key(self) -> str:
+        """`<subject>_<sequence>: <unit key>, ...`: names the group in messages."""
+        return f"{self.units[0].stem}: " + ", ".join(u.key for u in self.units)
+
+    @property
+    def n_images(self) -> int:
+        return sum(u.n_images for u in self.units)
+
+
+def frames_key(unit: WorkUnit) -> tuple:
+    """What decides the frames a unit reads: its sequence, cameras and frame indices."""
+    return (unit.seq.subject, unit.seq.sequence, unit.cameras, unit.frames)
+
+
+def group_units(units: Sequence[WorkUnit], min_groups: int = 1, max_images: int | None = None) -> tuple[UnitGroup, ...]:
+    """Units that read the same frames, grouped. A group is split (its units dealt round-robin, each
+    part decoding its frames once) when that gives fewer than `min_groups` groups overall (parallel
+    workers need items), and so that no group holds more than `max_images` images (at least one
+    unit each). Largest groups first, so the longest work starts first; units keep their planned
+    order inside a group."""
+    shared: dict[tuple, list[WorkUnit]] = {}
+    for unit in units:
+        shared.setdefault(frames_key(unit), []).append(unit)
+    parts = max(1, math.ceil(min_groups / max(1, len(shared))))
+    groups = []
+    for members in shared.values():
+        k = parts
+        if max_images is not None:
+            per_group = max(1, max_images // max(1, members[0].n_images))
+            k = max(k, math.ceil(len(members) / per_group))
+        k = min(k, len(members))
+        groups.extend(UnitGroup(tuple(members[i::k])) for i in range(k))
+    groups.sort(key=lambda g: -g.n_images)  # stable: equal sizes keep the planned order
+    return tuple(groups)

@@ -1,12 +1,14 @@
 """`generate`: a manifest + a source -> a benchmark folder with labels, images and lock.json.
 
 Each work unit (variant, corruption, severity, sequence; all cameras) is a pure function of the
-manifest, the source and its key: `run_unit` takes the unit's clean clips chunk by chunk
-(`generate.clips`: frames at the manifest's step, cropped; engine keys depend on absolute frame
-indices only, so chunking never changes a pixel), corrupts them, encodes and writes every image
-atomically, turns the corruption records into label rows (`generate.labels`), writes the label
-file, then its done-marker with the content digests. `generate` skips units whose marker and files
-exist, runs the rest on an executor, and assembles lock.json from the markers sorted by key.
+manifest, the source and its key. Units that read the same frames (one sequence, same cameras and
+frame indices) run together as a `UnitGroup`: `run_group` reads and crops each chunk of frames once
+(`generate.clips`: frames at the manifest's step; engine keys depend on absolute frame indices
+only, so neither chunking nor grouping changes a pixel), and every unit of the group corrupts it,
+encodes and writes its images atomically and turns its corruption record into label rows
+(`generate.labels`, spooled off memory); at the end each unit writes its label file, then its
+done-marker with the content digests. `generate` skips units whose marker and files exist, groups
+the rest, runs the groups on an executor, and assembles lock.json from the markers sorted by key.
 """
 
 from __future__ import annotations
@@ -17,16 +19,18 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from pathlib import Path
 
+import numpy as np
+
 from corrupt_bench.engine import Clip, Corruption, corrupt_clip, get_corruption
 from corrupt_bench.errors import UserError
 from corrupt_bench.executors.base import Staging
 from corrupt_bench.generate import lock as lockmod
 from corrupt_bench.generate.clips import ClipChunk, UnitFrames, chunk_length, overlap_frames
-from corrupt_bench.generate.labels import append_rows, empty_columns
+from corrupt_bench.generate.labels import LabelSpool, chunk_table
 from corrupt_bench.generate.manifest import Manifest, canonical_dict, check_against_source, load_manifest
-from corrupt_bench.generate.planner import Plan, WorkUnit, plan
+from corrupt_bench.generate.planner import Plan, UnitGroup, WorkUnit, group_units, plan
 from corrupt_bench.generate.sources import SourceConfig, open_source, resolve_source
-from corrupt_bench.generate.writers import decode_image, labels_table, write_image, write_labels
+from corrupt_bench.generate.writers import encode_image, write_labels
 from corrupt_bench.io import atomic_write_bytes, confined, is_temporary, remove_temporaries
 from corrupt_bench.layout import (
     CAMERA_FILE_NAME,
@@ -114,61 +118,122 @@ def corruption_for(manifest: Manifest, variant: str, name: str) -> Corruption:
 
 
 # ---------------------------------------------------------------------------------------------
-# one unit
+# one group of units (one unit alone is a group of one)
 
 
 def run_unit(ctx: RunContext, unit: WorkUnit) -> UnitResult:
-    """Generate one unit: read, crop, corrupt, encode and write its images and label file, then its marker."""
+    """Generate one unit alone (its frames read for it only); see `run_group`."""
+    return run_group(ctx, UnitGroup((unit,)))[0]
+
+
+def run_group(ctx: RunContext, group: UnitGroup) -> list[UnitResult]:
+    """Generate the units of a group whose markers are missing: each chunk of their shared frames is
+    read and cropped once, then every unit corrupts it, writes its images and spools its label rows;
+    at the end every unit writes its label file, then its marker. Returns one result per unit."""
     started = time.perf_counter()
     out = Path(ctx.out)
     manifest = _manifest(ctx.manifest_json)
-    marker = lockmod.read_marker(out, unit.key)
-    if marker is not None:
-        return UnitResult(unit.key, len(marker["files"]), marker["images"], marker["frames"], 0.0, skipped=True)
-    corruption = corruption_for(manifest, unit.variant, unit.corruption)
-    keypoint_output = unit.corruption != CLEAN and corruption.modality == "keypoint"
-    with_images = manifest.output.format != "keypoints"
-    files: dict[str, str] = {}  # path relative to out -> content digest
-    columns = empty_columns()
-    source = open_source(ctx.source)
-    with UnitFrames(source, unit.seq, unit.cameras, manifest.crop, with_images) as frames:
-        _remove_stale_temporaries(out, unit)
-        chunk = ctx.chunk_frames or chunk_length(frames.frame_bytes())
-        pad = overlap_frames(corruption, unit.severity, manifest.frame_step)
-        for piece in frames.chunks(unit.frames, chunk, pad):
-            corrupted, record = corrupt_clip(
-                piece.clip, unit.corruption, unit.severity, ctx.seed, occluder_bank=_occluder_bank(ctx.voc),
-                corruption=corruption,
-            )  # fmt: skip
-            images = _write_images(out, unit, piece, corrupted, manifest, files) if with_images else {}
-            append_rows(columns, unit, piece, record, images, keypoint_output)
-    table = labels_table(columns)
-    labels_file = label_path(out, unit.variant, unit.corruption, unit.severity, unit.seq.subject, unit.seq.sequence)
-    write_labels(labels_file, table)
-    files[labels_file.relative_to(out).as_posix()] = lockmod.table_digest(table)
-    n_images = unit.n_images if with_images else 0
-    lockmod.write_marker(out, unit.key, files, {"frames": len(unit.frames), "images": n_images})
-    return UnitResult(unit.key, len(files), n_images, len(unit.frames), time.perf_counter() - started)
+    results: list[UnitResult] = []
+    cells: list[_Cell] = []
+    try:
+        for unit in group.units:
+            marker = lockmod.read_marker(out, unit.key)
+            if marker is not None:
+                results.append(UnitResult(unit.key, len(marker["files"]), marker["images"], marker["frames"], 0.0, skipped=True))
+            else:
+                cells.append(_Cell(out, manifest, unit))
+        if not cells:
+            return results
+        first = cells[0].unit
+        with_images = manifest.output.format != "keypoints"
+        with UnitFrames(open_source(ctx.source), first.seq, first.cameras, manifest.crop, with_images) as frames:
+            for cell in cells:
+                _remove_stale_temporaries(out, cell.unit)
+            chunk = ctx.chunk_frames or chunk_length(frames.frame_bytes())
+            pad = max(cell.pad for cell in cells)
+            for piece in frames.chunks(first.frames, chunk, pad):
+                clean: dict = {}  # this chunk's clean images once encoded
+                for cell in cells:
+                    cell.add(piece.narrow(cell.pad), ctx, manifest, with_images, clean)
+        memo = lockmod.ColumnMemo()  # the units' label tables share most columns
+        for cell in cells:
+            results.append(cell.finish(out, with_images, memo))
+    finally:
+        for cell in cells:
+            cell.labels.close()
+    elapsed = time.perf_counter() - started
+    ran = [r for r in results if not r.skipped]
+    return [r if r.skipped else replace(r, seconds=elapsed / len(ran)) for r in results]
 
 
-def _write_images(
-    out: Path, unit: WorkUnit, piece: ClipChunk, corrupted: Clip, manifest: Manifest, files: dict[str, str]
-) -> dict[tuple[int, int], str]:
-    """Encode and write the kept frames of every view; record their pixel digests in `files`.
-    Returns (view, clip time) -> image path relative to `out`."""
-    seq = unit.seq
-    paths: dict[tuple[int, int], str] = {}
-    for t in piece.keep:
-        frame = int(corrupted.frame_indices[t])
-        for v, cam in enumerate(corrupted.cameras):
-            folder = image_folder(out, unit.variant, unit.corruption, unit.severity, seq.subject, seq.sequence, cam.camera_id)
-            path = folder / image_name(frame, manifest.output.extension)
-            width, height = piece.image_sizes[v]
-            data = write_image(path, corrupted.images[v, t, :height, :width], manifest.output.format, manifest.output.quality)
-            rel = path.relative_to(out).as_posix()
-            files[rel] = lockmod.pixels_digest(decode_image(data))
-            paths[(v, t)] = rel
-    return paths
+class _Cell:
+    """One unit being generated inside its group: its corruption, overlap, image folders, the
+    digests of the files written so far and its spooled label rows."""
+
+    def __init__(self, out: Path, manifest: Manifest, unit: WorkUnit):
+        self.unit = unit
+        self.corruption = corruption_for(manifest, unit.variant, unit.corruption)
+        self.pad = overlap_frames(self.corruption, unit.severity, manifest.frame_step)
+        self.keypoint_output = unit.corruption != CLEAN and self.corruption.modality == "keypoint"
+        self.files: dict[str, str] = {}  # path relative to out -> content digest
+        seq, cell = unit.seq, (unit.variant, unit.corruption, unit.severity)
+        folders = [image_folder(out, *cell, seq.subject, seq.sequence, camera) for camera in unit.cameras]
+        self.folders = [(folder, folder.relative_to(out).as_posix() + "/") for folder in folders]  # (path, relative)
+        self.labels = LabelSpool(out / STATE_DIR)
+
+    def add(self, piece: ClipChunk, ctx: RunContext, manifest: Manifest, with_images: bool, clean: dict) -> None:
+        """Corrupt one chunk, write its images and spool its label rows. `clean`: (view, frame) ->
+        (bytes, digest) of this chunk's clean images once encoded, shared by the group's units."""
+        corrupted, record = corrupt_clip(
+            piece.clip, self.unit.corruption, self.unit.severity, ctx.seed, occluder_bank=_occluder_bank(ctx.voc),
+            corruption=self.corruption,
+        )  # fmt: skip
+        images = self._write_images(Path(ctx.out), piece, corrupted, manifest, clean) if with_images else {}
+        self.labels.append(chunk_table(self.unit, piece, record, images, self.keypoint_output))
+
+    def _write_images(
+        self, out: Path, piece: ClipChunk, corrupted: Clip, manifest: Manifest, clean: dict
+    ) -> dict[tuple[int, int], str]:
+        """Encode and write the kept frames of every view; record their pixel digests. An image equal
+        to the clean frame (the clean cell; a frame a corruption left alone, as temporal occlusion
+        outside its spans) is encoded once per group: equal pixels encode to equal bytes, whose
+        digest is known. Returns (view, clip time) -> image path relative to `out`."""
+        paths: dict[tuple[int, int], str] = {}
+        fmt, quality = manifest.output.format, manifest.output.quality
+        for t in piece.keep:
+            frame = int(corrupted.frame_indices[t])
+            name = image_name(frame, manifest.output.extension)
+            for v, (folder, relative) in enumerate(self.folders):
+                width, height = piece.image_sizes[v]
+                pixels = corrupted.images[v, t, :height, :width]
+                unchanged = corrupted.images is piece.clip.images or _same(pixels, piece.clip.images[v, t, :height, :width])
+                encoded = clean.get((v, frame)) if unchanged else None
+                if encoded is None:
+                    data = encode_image(pixels, fmt, quality)
+                    encoded = (data, lockmod.image_digest(data, pixels, fmt))
+                    if unchanged:
+                        clean[(v, frame)] = encoded
+                atomic_write_bytes(folder / name, encoded[0])
+                self.files[relative + name] = encoded[1]
+                paths[(v, t)] = relative + name
+        return paths
+
+    def finish(self, out: Path, with_images: bool, memo: lockmod.ColumnMemo | None = None) -> UnitResult:
+        """Write the label file, then the marker with the digests of every file of the unit."""
+        unit = self.unit
+        table = self.labels.table()
+        labels_file = label_path(out, unit.variant, unit.corruption, unit.severity, unit.seq.subject, unit.seq.sequence)
+        write_labels(labels_file, table)
+        self.files[labels_file.relative_to(out).as_posix()] = lockmod.table_digest(table, memo)
+        n_images = unit.n_images if with_images else 0
+        lockmod.write_marker(out, unit.key, self.files, {"frames": len(unit.frames), "images": n_images})
+        return UnitResult(unit.key, len(self.files), n_images, len(unit.frames), 0.0)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal images; a changed image is usually told by its middle row alone."""
+    middle = a.shape[0] // 2
+    return np.array_equal(a[middle], b[middle]) and np.array_equal(a, b)
 
 
 def _remove_stale_temporaries(out: Path, unit: WorkUnit) -> None:
@@ -195,35 +260,58 @@ def corruption_versions(manifest: Manifest) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------------------------
-# workers without the driver's file system (Ray --no-shared-fs): a unit runs into a temporary
-# folder on its node and returns its files' bytes; the driver writes them, marker last
+# workers without the driver's file system (Ray --no-shared-fs): a group runs into a temporary
+# folder on its node and returns its units' files' bytes; the driver writes them, each unit's marker last
+
+STAGED_GROUP_BYTES = 2**30  # estimated image bytes of one staged group (its payload crosses the network at once)
+MIN_ROWS_PER_WORKER = 1000  # label rows (images) of work below which another worker does not repay its start
 
 
-def staged_unit(ctx: RunContext, unit: WorkUnit) -> tuple[UnitResult, dict[str, bytes], bytes]:
-    """Run one unit into a temporary folder of this node; return its result, its files' bytes
-    (relative path -> bytes) and its marker's bytes."""
+def staged_group(ctx: RunContext, group: UnitGroup) -> list[tuple[UnitResult, dict[str, bytes], bytes]]:
+    """Run a group into a temporary folder of this node; return per unit its result, its files'
+    bytes (relative path -> bytes) and its marker's bytes."""
     import tempfile
 
+    staged = []
     with tempfile.TemporaryDirectory(prefix="corrupt-bench-unit-") as tmp:
-        result = run_unit(replace(ctx, out=tmp), unit)
         root = Path(tmp)
-        marker = lockmod.marker_path(root, unit.key).read_bytes()
-        files = {rel: (root / rel).read_bytes() for rel in json.loads(marker)["files"]}
-    return result, files, marker
+        for result in run_group(replace(ctx, out=tmp), group):
+            marker = lockmod.marker_path(root, result.key).read_bytes()
+            files = {rel: (root / rel).read_bytes() for rel in json.loads(marker)["files"]}
+            staged.append((result, files, marker))
+    return staged
 
 
-def land_unit(out: Path, staged: tuple[UnitResult, dict[str, bytes], bytes]) -> UnitResult:
-    """Driver side of `staged_unit`: write the unit's files under `out` atomically, marker last."""
-    result, files, marker = staged
-    for rel, data in sorted(files.items()):
-        atomic_write_bytes(confined(out, *Path(rel).parts), data)
-    atomic_write_bytes(lockmod.marker_path(out, result.key), marker)
-    return result
+def land_group(out: Path, staged: list[tuple[UnitResult, dict[str, bytes], bytes]]) -> list[UnitResult]:
+    """Driver side of `staged_group`: write each unit's files under `out` atomically, its marker last."""
+    for result, files, marker in staged:
+        for rel, data in sorted(files.items()):
+            atomic_write_bytes(confined(out, *Path(rel).parts), data)
+        atomic_write_bytes(lockmod.marker_path(out, result.key), marker)
+    return [result for result, _, _ in staged]
 
 
-def unit_staging(ctx: RunContext) -> Staging:
-    """How a unit's files reach the output root from a worker that does not share it."""
-    return Staging(remote=partial(staged_unit, ctx), land=partial(land_unit, Path(ctx.out)))
+def group_staging(ctx: RunContext) -> Staging:
+    """How a group's files reach the output root from a worker that does not share it."""
+    return Staging(remote=partial(staged_group, ctx), land=partial(land_group, Path(ctx.out)))
+
+
+def parallel_slots(todo: list[WorkUnit], slots: int) -> int:
+    """Workers the units repay: `slots`, but at most one per MIN_ROWS_PER_WORKER label rows (smaller
+    work does not repay a worker's start)."""
+    return max(1, min(slots, sum(u.n_images for u in todo) // MIN_ROWS_PER_WORKER))
+
+
+def unit_groups(manifest: Manifest, todo: list[WorkUnit], slots: int, staged: bool) -> tuple[UnitGroup, ...]:
+    """The groups `generate` runs: units sharing frames together (every frame decoded once), split
+    only so that each of `slots` parallel workers gets a group, and, when outputs travel back to the
+    driver (`staged`), so that a group's images stay under STAGED_GROUP_BYTES."""
+    max_images = None
+    if staged and manifest.output.format != "keypoints":
+        side = manifest.crop.output_size
+        pixels = side * side if side is not None else 1000 * 1000
+        max_images = int(STAGED_GROUP_BYTES // (pixels * BYTES_PER_PIXEL[manifest.output.format] + BYTES_PER_IMAGE_HEADER))
+    return group_units(todo, slots, max_images)
 
 
 def uses_occluder_bank(manifest: Manifest) -> bool:
@@ -381,7 +469,11 @@ def _generate_into(
     ctx = RunContext(str(out.resolve()), manifest.model_dump_json(), config, voc_dir, manifest.seed)
     todo = [u for u in units.units if lockmod.read_marker(out, u.key) is None]
     executor = executor if executor is not None else LocalExecutor(workers)
-    results = executor.map(partial(run_unit, ctx), todo, staging=unit_staging(ctx))
+    staged = getattr(executor, "shared_fs", True) is False
+    slots = parallel_slots(todo, executor.slots() if todo else 1)
+    groups = unit_groups(manifest, todo, slots, staged)
+    batches = executor.map(partial(run_group, ctx), groups, staging=group_staging(ctx), max_parallel=slots)
+    results = (result for batch in batches for result in batch)
     if show_progress:
         results = progress(results, total=len(todo), description=f"generate {manifest.name}")
     log_path = confined(out, STATE_DIR, RUN_LOG_NAME)

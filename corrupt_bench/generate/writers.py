@@ -18,7 +18,7 @@ def encode_image(image_rgb: np.ndarray, fmt: str, quality: int = 95) -> bytes:
     """Encode an HxWx3 uint8 RGB image as JPEG (`quality`, 4:2:0, baseline) or PNG (level 3)."""
     import cv2
 
-    bgr = np.ascontiguousarray(image_rgb[..., ::-1])
+    bgr = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)  # the same bytes as a reversed copy, without numpy's strided copy
     if fmt == "jpeg":
         params = [cv2.IMWRITE_JPEG_QUALITY, int(quality), cv2.IMWRITE_JPEG_OPTIMIZE, 0]
         ok, buf = cv2.imencode(".jpg", bgr, params)
@@ -32,13 +32,13 @@ def encode_image(image_rgb: np.ndarray, fmt: str, quality: int = 95) -> bytes:
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """Decode JPEG/PNG bytes into HxWx3 uint8 RGB (None-safe: raises ValueError on garbage)."""
+    """Decode JPEG/PNG bytes into HxWx3 uint8 RGB (contiguous; raises ValueError on garbage)."""
     import cv2
 
-    array = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    array = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR_RGB)
     if array is None:
         raise ValueError("not a decodable image")
-    return array[..., ::-1]
+    return array
 
 
 def write_image(path: Path, image_rgb: np.ndarray, fmt: str, quality: int = 95) -> bytes:

@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda, cuda:1 ..."),
         batch_size: int = typer.Option(64, "--batch-size", min=1),
         workers: int = typer.Option(2, "--workers", min=0, help="DataLoader workers decoding images."),
+        threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads (default: the cores shared with the --workers processes; OMP_NUM_THREADS is respected)."),
         executor: str = typer.Option("local", "--executor", help="local (cells in this process) or ray (one Ray task per cell, a GPU each when the cluster has one)."),
         address: str | None = typer.Option(None, "--address", help="Ray cluster address (auto, host:6379, ray://host:10001); default: a local Ray runtime."),
         force: bool = typer.Option(False, "--force", help="Recompute every cell (and its detections), finished or not."),
@@ -47,6 +48,7 @@ def register(app: typer.Typer) -> None:
         """Score a model on every cell of a benchmark; writes OUT/results.parquet (one row per sequence and camera)."""
         from corrupt_bench.cli_utils import check_device
         from corrupt_bench.errors import UserError
+        from corrupt_bench.executors.process import set_torch_threads
         from corrupt_bench.harness.scoring import rescore, score
         from corrupt_bench.io import remove_temporaries
         from corrupt_bench.models.loading import load_config_file
@@ -62,6 +64,8 @@ def register(app: typer.Typer) -> None:
             return
         if model is None:
             raise UserError("give --model (or --from-predictions RUN)")
+
+        set_torch_threads(threads, processes=1 + workers)
 
         try:
             sev = [int(s) for s in _split(severities) or []] or None

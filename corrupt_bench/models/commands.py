@@ -17,14 +17,18 @@ def train(
     out: Path = typer.Option(..., "--out", help="Checkpoint folder (resumed when it holds an unfinished run)."),
     epochs: int | None = typer.Option(None, "--epochs", help="Override the config's number of epochs."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads (default: the available cores; OMP_NUM_THREADS is respected)."),
 ) -> None:
     """Train a reference model; writes safetensors weights + JSON config and a CSV log."""
     from corrupt_bench.cli_utils import check_device
+    from corrupt_bench.executors.process import set_torch_threads
     from corrupt_bench.io import remove_temporaries
     from corrupt_bench.models.checkpoint import config_path, load_config
     from corrupt_bench.models.loading import check_config
     from corrupt_bench.models.registry import get_trainer
     from corrupt_bench.outdir import output_lock
+
+    set_torch_threads(threads)
 
     trainer = get_trainer(name)
     cfg = load_config(name, config)
