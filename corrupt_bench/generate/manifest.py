@@ -275,13 +275,22 @@ def check_h36m_names(manifest: Manifest, path: str | Path | None = None) -> None
 
 
 def check_against_source(manifest: Manifest, sequences, source: str | Path, path: str | Path | None = None) -> None:
-    """Every subject of the manifest has a sequence in the source, and every listed action is
-    recorded by at least one of them (`sequences`: the source's SequenceInfo list)."""
+    """Every subject of the manifest has a sequence in the source, every listed action is recorded by
+    at least one of them, and (a rig) every listed camera is the source's (`sequences`: the source's
+    SequenceInfo list)."""
     subjects = {s.subject for s in sequences}
     for i, subject in enumerate(manifest.subjects):
         if subject not in subjects:
             hint = _did_you_mean(subject, tuple(sorted(subjects)))
             raise UserError(f"key 'subjects[{i}]': no subject {subject!r} in the source {source}; {hint}found: {', '.join(sorted(subjects)) or 'none'}", path)
+    if manifest.source.kind not in H36M_KINDS:  # a rig's camera ids are its own: an unknown one is a fault, not a quirk
+        cameras = sorted({c for s in sequences if s.subject in manifest.subjects for c in s.cameras})
+        listed = [("cameras", manifest.cameras)] + [(f"variants[{i}].cameras", v.cameras or []) for i, v in enumerate(manifest.variants)]
+        for key, ids in listed:
+            for i, camera in enumerate(ids):
+                if camera not in cameras:
+                    hint = _did_you_mean(camera, tuple(cameras))
+                    raise UserError(f"key '{key}[{i}]': no camera {camera!r} in the source {source}; {hint}found: {', '.join(cameras)}", path)
     actions = {s.action for s in sequences if s.subject in manifest.subjects}
     for i, action in enumerate(manifest.actions or ()):
         if action not in actions:
