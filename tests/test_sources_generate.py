@@ -194,3 +194,14 @@ def test_without_the_new_keys_the_canonical_manifest_is_unchanged():
     assert set(canonical_dict(base)["source"]) == {"kind", "seconds", "divisor", "seed"}
     named = parse_manifest({**MMPOSE_CHECK, "source": {"kind": "mmpose_h36m", "annotation": "fps10"}})
     assert canonical_dict(named)["source"]["annotation"] == "fps10"
+
+
+def test_sizes_of_the_estimates_come_from_the_source():
+    """The dry run's size and the staged groups use the source's frames (1088 x 1920 here), not 1000 x 1000."""
+    from corrupt_bench.generate.run import FULL_FRAME_PIXELS, estimate_bytes, frame_pixels
+    from corrupt_bench.generate.sources import open_source
+
+    manifest, config, plan, _ = prepare(POSE2SIM_MANIFEST, POSE2SIM)
+    pixels = frame_pixels(open_source(config), plan)
+    assert pixels == 1088 * 1920
+    assert estimate_bytes(manifest, plan, pixels) > estimate_bytes(manifest, plan, FULL_FRAME_PIXELS) * 2

@@ -53,6 +53,7 @@ from corrupt_bench.outdir import output_lock
 BYTES_PER_PIXEL = {"jpeg": 0.5, "png": 1.6}
 BYTES_PER_IMAGE_HEADER = 600
 BYTES_PER_LABEL_ROW = 700
+FULL_FRAME_PIXELS = 1000 * 1000  # a Human3.6M frame, when the source's sizes are not at hand
 OWN_CALIBRATION_KINDS = ("mmpose_h36m", "multiview")  # sources whose cameras.json is written from their own calibration
 
 
@@ -304,14 +305,17 @@ def parallel_slots(todo: list[WorkUnit], slots: int) -> int:
     return max(1, min(slots, sum(u.n_images for u in todo) // MIN_ROWS_PER_WORKER))
 
 
-def unit_groups(manifest: Manifest, todo: list[WorkUnit], slots: int, staged: bool) -> tuple[UnitGroup, ...]:
+def unit_groups(
+    manifest: Manifest, todo: list[WorkUnit], slots: int, staged: bool, full_frame: int = FULL_FRAME_PIXELS
+) -> tuple[UnitGroup, ...]:
     """The groups `generate` runs: units sharing frames together (every frame decoded once), split
     only so that each of `slots` parallel workers gets a group, and, when outputs travel back to the
-    driver (`staged`), so that a group's images stay under STAGED_GROUP_BYTES."""
+    driver (`staged`), so that a group's images stay under STAGED_GROUP_BYTES (`full_frame`: a
+    full frame's pixels, `frame_pixels(source, plan)`)."""
     max_images = None
     if staged and manifest.output.format != "keypoints":
         side = manifest.crop.output_size
-        pixels = side * side if side is not None else 1000 * 1000
+        pixels = side * side if side is not None else full_frame
         max_images = int(STAGED_GROUP_BYTES // (pixels * BYTES_PER_PIXEL[manifest.output.format] + BYTES_PER_IMAGE_HEADER))
     return group_units(todo, slots, max_images)
 
@@ -418,12 +422,17 @@ def source_cameras(source, units: Plan) -> dict:
     return {pair: source.camera(*pair) for pair in pairs}
 
 
-def estimate_bytes(manifest: Manifest, units: Plan) -> int:
+def frame_pixels(source, units: Plan) -> int:
+    """Pixels of the largest source frame the units read: the size of a full-frame output image."""
+    return max((c.width * c.height for c in source_cameras(source, units).values()), default=FULL_FRAME_PIXELS)
+
+
+def estimate_bytes(manifest: Manifest, units: Plan, full_frame: int = FULL_FRAME_PIXELS) -> int:
     rows = units.n_rows
     size = 0
     if manifest.output.format != "keypoints":
         side = manifest.crop.output_size
-        pixels = side * side if side is not None else 1000 * 1000
+        pixels = side * side if side is not None else full_frame
         size += int(rows * (pixels * BYTES_PER_PIXEL[manifest.output.format] + BYTES_PER_IMAGE_HEADER))
     return size + rows * BYTES_PER_LABEL_ROW
 
@@ -540,7 +549,7 @@ def _generate_into(
     executor = executor if executor is not None else LocalExecutor(workers)
     staged = getattr(executor, "shared_fs", True) is False
     slots = parallel_slots(todo, executor.slots() if todo else 1)
-    groups = unit_groups(manifest, todo, slots, staged)
+    groups = unit_groups(manifest, todo, slots, staged, frame_pixels(source, units))
     batches = executor.map(partial(run_group, ctx), groups, staging=group_staging(ctx), max_parallel=slots)
     results = (result for batch in batches for result in batch)
     if show_progress:
