@@ -136,6 +136,10 @@ def test_the_pose2sim_rig_generates_through_the_multiview_source(tmp_path):
     scored = runner.invoke(app, ["score", "--benchmark", str(out), "--model", "triangulation", "--out", str(tmp_path / "run")])
     assert scored.exit_code == 2 and scored.output.strip().endswith("no 3D labels to score: the benchmark's source has no 3D ground truth (sequences.json)")
     assert len(scored.output.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+    table = json.loads((out / SEQUENCES_NAME).read_text())  # the lock covers sequences.json
+    table["sequences"][0]["fps"] = 50.0
+    (out / SEQUENCES_NAME).write_text(json.dumps(table))
+    assert verify(out).altered == [SEQUENCES_NAME]
 
 
 @pytest.mark.parametrize(
