@@ -37,12 +37,13 @@ from corrupt_bench.layout import DONE_DIR, LOCK_NAME, OUTPUT_LOCK_NAME
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process tables are read from /proc")
 
 ROOT = Path(__file__).resolve().parents[1]
-# long enough (a few seconds on two workers) for a kill to land mid-run: 2 cameras x 60 frames x 6 units
+# long enough (a few seconds on two workers) for a kill to land mid-run, and large enough that
+# `--workers 2` starts a pool (at least 1,000 images per worker): 4 cameras x 90 frames x 6 units
 MEDIUM = {
     **TINY,
     "name": "medium",
-    "source": {"kind": "synthetic", "seconds": 1.2, "divisor": 8, "seed": 0},
-    "cameras": ["54138969", "55011271"],
+    "source": {"kind": "synthetic", "seconds": 1.8, "divisor": 8, "seed": 0},
+    "cameras": ["54138969", "55011271", "58860488", "60457274"],
     "frame_step": 1,
     "max_frames": None,
     "crop": {"mode": "person", "margin": 0.15, "size": 48},
@@ -138,12 +139,12 @@ def _kill_leftovers(pids) -> None:
 
 
 # --- parent death --------------------------------------------------------------------------------------------------
-def _kill_parent_and_watch(proc: subprocess.Popen, started) -> None:
-    """Once `started()` holds, SIGKILL the CLI process only (not its group) and check that every child it
-    had (pool workers, the resource tracker) is gone within 5 s."""
+def _kill_parent_and_watch(proc: subprocess.Popen, started, pool: int) -> None:
+    """Once its `pool` spawned workers run and `started()` holds, SIGKILL the CLI process only (not its
+    group) and check that every child it had (pool workers, the resource tracker) is gone within 5 s."""
     family: list[int] = []
     try:
-        assert _wait(lambda: len(_workers(proc.pid)) == 2 and started(), 120), "no work started"
+        assert _wait(lambda: len(_workers(proc.pid)) == pool and started(), 120), "no work started"
         family = _children(proc.pid)
         assert proc.poll() is None, "the run ended before the kill"
         os.kill(proc.pid, signal.SIGKILL)
@@ -157,7 +158,8 @@ def test_kill_9_of_generate_workers_2_leaves_no_process(setup, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(_cli("generate", setup["manifest"], "--out", out, "--workers", "2"), env=_env(setup),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    _kill_parent_and_watch(proc, lambda: any((out / DONE_DIR).rglob("*.json")))  # mid-run: a unit is done
+    # generate's calling process is one of the workers: --workers 2 spawns one more
+    _kill_parent_and_watch(proc, lambda: any((out / DONE_DIR).rglob("*.json")), pool=1)  # mid-run: a unit is done
     _finish(setup, out)
 
 
@@ -170,7 +172,7 @@ def test_kill_9_of_verify_workers_2_leaves_no_process(setup, tmp_path):
         since.append(since[0] if since else time.monotonic())
         return time.monotonic() - since[0] > 0.3
 
-    _kill_parent_and_watch(proc, checking)
+    _kill_parent_and_watch(proc, checking, pool=2)
 
 
 def test_a_worker_killed_like_the_oom_killer_is_one_line_and_resumes(setup, tmp_path):
@@ -179,7 +181,7 @@ def test_a_worker_killed_like_the_oom_killer_is_one_line_and_resumes(setup, tmp_
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     family: list[int] = []
     try:
-        assert _wait(lambda: len(_workers(proc.pid)) == 2, 60), "no workers started"
+        assert _wait(lambda: len(_workers(proc.pid)) == 1, 60), "no worker started"  # the caller is the other
         family = _children(proc.pid)
         os.kill(_workers(proc.pid)[0], signal.SIGKILL)
         _, err = proc.communicate(timeout=60)

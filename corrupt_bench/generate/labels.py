@@ -138,27 +138,40 @@ class LabelSpool:
 
     def __init__(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
+        self._folder = folder
         self._file = tempfile.TemporaryFile(dir=folder)
         self._writer = None
 
     def append(self, table) -> None:
         import pyarrow as pa
 
-        if self._writer is None:
-            self._writer = pa.ipc.new_stream(self._file, table.schema)
-        self._writer.write_table(table)
+        try:
+            if self._writer is None:
+                self._writer = pa.ipc.new_stream(self._file, table.schema)
+            self._writer.write_table(table)
+        except OSError as exc:  # disk full, file-size limit: the file has no name, so name its folder
+            exc.filename = exc.filename or str(self._folder)
+            raise
 
     def table(self):
         import pyarrow as pa
 
         if self._writer is None:
             raise ValueError("no label rows were appended")
-        self._writer.close()
+        try:
+            self._writer.close()
+        except OSError as exc:
+            exc.filename = exc.filename or str(self._folder)
+            raise
         self._file.seek(0)
         return pa.ipc.open_stream(self._file).read_all().combine_chunks()
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()  # flushes what is buffered: the disk may refuse it here
+        except OSError as exc:
+            exc.filename = exc.filename or str(self._folder)
+            raise
 
     def __enter__(self) -> LabelSpool:
         return self

@@ -299,6 +299,16 @@ def group_staging(ctx: RunContext) -> Staging:
     return Staging(remote=partial(staged_group, ctx), land=partial(land_group, Path(ctx.out)))
 
 
+def _log(log, path: Path, record: dict) -> None:
+    """One line of the run log, flushed (a write the disk refuses names the log file)."""
+    try:
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+    except OSError as exc:
+        exc.filename = exc.filename or str(path)
+        raise
+
+
 def parallel_slots(todo: list[WorkUnit], slots: int) -> int:
     """Workers the units repay: `slots`, but at most one per MIN_ROWS_PER_WORKER label rows (smaller
     work does not repay a worker's start)."""
@@ -557,16 +567,24 @@ def _generate_into(
     log_path = confined(out, STATE_DIR, RUN_LOG_NAME)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     frames = images = 0
-    with log_path.open("a", encoding="utf-8") as log:
-        log.write(json.dumps({"event": "start", "time": time.time(), "units": len(units.units), "todo": len(todo)}) + "\n")
+    log = log_path.open("a", encoding="utf-8")
+    finished = False
+    try:
+        _log(log, log_path, {"event": "start", "time": time.time(), "units": len(units.units), "todo": len(todo)})
         for result in results:
             frames += result.frames
             images += result.images
-            log.write(json.dumps({"event": "unit", "key": result.key, "seconds": round(result.seconds, 3),
-                                  "frames": result.frames, "images": result.images}) + "\n")  # fmt: skip
-            log.flush()
-        elapsed = time.perf_counter() - started
-        log.write(json.dumps({"event": "end", "time": time.time(), "seconds": round(elapsed, 3)}) + "\n")
+            _log(log, log_path, {"event": "unit", "key": result.key, "seconds": round(result.seconds, 3),
+                                 "frames": result.frames, "images": result.images})  # fmt: skip
+        _log(log, log_path, {"event": "end", "time": time.time(), "seconds": round(time.perf_counter() - started, 3)})
+        finished = True
+    finally:
+        try:
+            log.close()
+        except OSError as exc:  # a full disk: after a failure, that failure is the one to report
+            if finished:
+                exc.filename = exc.filename or str(log_path)
+                raise
     info = {"name": manifest.name, "version": manifest.version, "digest": manifest.digest(), "seed": manifest.seed}
     lock = lockmod.build_lock(info, corruption_versions(manifest), [u.key for u in units.units], out)
     lockmod.write_lock(out, lock)
