@@ -32,9 +32,9 @@ DEMOS = ("demo-da-3dpe", "demo-h36m-c", "demo-occluded-h36m", "demo-weak-sync")
 # numpy 2.4.x, opencv 5.0.0, scipy 1.17.x, scikit-image 0.26.x, pyarrow 26.0.x, av 18.1.x)
 DEMO_CONTENT_DIGESTS = {
     "demo-da-3dpe": "sha256:e7797ad6e0b94aefbdea47a48012fef749b7d4b55f0eb54c9b09ba54b94e6aa7",
-    "demo-h36m-c": "sha256:222a4f834b3b6f5c42e7dcdcfd0c6dd6572b91b298c5a72925857bcad50d8cc2",
-    "demo-occluded-h36m": "sha256:eff4eaad390b22ff4d9381728a7a88dce04a002cdf0170e431658ac0b7f66de6",
-    "demo-weak-sync": "sha256:c486360a3ba8ca2dc4b9369ff8fb3959a85abaaacccbc8cc2410032186511797",
+    "demo-h36m-c": "sha256:94d213c6c42b70d909db938d4b9a6b613761b078613562f55986e42005ddf5bf",
+    "demo-occluded-h36m": "sha256:34ab59f205b398e55f2bf593be7eb090512896a50a0d86a13c96106a89627d3a",
+    "demo-weak-sync": "sha256:b5b516c5754e9fa44401d428fa94ba0e57c2f31290855d40de51c016bc69e91e",
 }
 runner = CliRunner()
 
