@@ -349,8 +349,9 @@ def test_real_manifest_dry_run_on_a_raw_folder(tmp_path):
     raw = write_raw(tmp_path / "raw", {"S9": ["Walking 1"], "S11": ["Directions"]}, n_frames=20)
     result = runner.invoke(app, ["generate", "occluded-h36m", "--source", str(raw), "--out", str(tmp_path / "o"), "--dry-run"])
     assert result.exit_code == 0, result.output
-    # 2 sequences x (clean + 2 corruptions x 5 severities); frames 0, 5, 10, 15; S11 keeps 3 cameras
-    assert "units 22  frames 88  images 308" in result.output
+    # 2 sequences x (clean + 2 corruptions x 5 severities); every frame 0..19 (frame step 1, evaluation
+    # every 5th); S11 keeps 3 cameras
+    assert "units 22  frames 440  images 1540" in result.output
     assert "S11 Directions: camera 54138969 not usable, left out" in result.output
     result = runner.invoke(app, ["generate", "da-3dpe", "--source", str(raw), "--out", str(tmp_path / "d"), "--dry-run"])
     assert result.exit_code == 2 and "--voc DIR" in result.output
