@@ -30,7 +30,7 @@ test_clip.__test__ = False  # not a pytest test
 def keypoints_only(clip: Clip) -> Clip:
     from dataclasses import replace
 
-    return replace(clip, images=None)
+    return replace(clip, images=None, images_next=None)
 
 
 def output_bytes(clip: Clip, record) -> bytes:

@@ -35,7 +35,8 @@ def _is_literal(model: type[Params], name: str) -> bool:
 
 def _row(name: str, field: str, value) -> dict:
     """Severity 3 of `name` with `field` set to `value`; a value inside the field's bounds moves the
-    other side of an ordered pair along, so that only `field`'s own bounds decide."""
+    other side of an ordered pair along (and zeroes the other field of an exclusive pair), so that
+    only `field`'s own bounds decide."""
     corruption = get_corruption(name)
     model = corruption.family.params
     row = corruption.table[3].model_dump()
@@ -47,6 +48,10 @@ def _row(name: str, field: str, value) -> dict:
             row[high] = max(row[high], value)
         if field == high:
             row[low] = min(row[low], value)
+    for pair in model.exclusive:
+        if field in pair:
+            other = pair[1] if field == pair[0] else pair[0]
+            row[other] = type(row[other])(0)
     return row
 
 

@@ -19,30 +19,54 @@ from corrupt_bench.errors import UserError
 def test_desync_labels_are_exact_projections_at_the_shifted_time():
     clip = test_clip(n_views=3, n_frames=4, size=64, start=30)
     _, rec = corrupt_clip(clip, "subframe_desync", 3, 8)
-    assert np.all(np.abs(rec.time_offset) <= 0.6) and len(set(rec.time_offset.tolist())) == 3
+    assert np.all((rec.time_offset >= 0) & (rec.time_offset < 0.6)) and len(set(rec.time_offset.tolist())) == 3
     for v, cam in enumerate(clip.cameras):
         for t, f in enumerate(clip.frame_indices):
-            s = f + rec.time_offset[v]
+            # the clip's last frame has no next frame: it shows itself, and its labels say so
+            s = f + rec.time_offset[v] if t + 1 < clip.n_times else float(f)
             lo = int(np.floor(s))
             pose = (lo + 1 - s) * clip.mocap_world[lo] + (s - lo) * clip.mocap_world[lo + 1]
             full = project_world(pose, cam)
-            a = clip.crop_affine[v, t]
+            a = clip.crop_affine[v, t]  # frame t's box, whatever the shift
             expected = full @ a[:, :2].T + a[:, 2]
             np.testing.assert_allclose(rec.joints_2d[v, t], expected, atol=1e-9)
             assert rec.params[v][t]["source_time"] == pytest.approx(s)
+            assert rec.params[v][t]["box_from"] == f
     assert not np.allclose(rec.joints_2d, clip.joints_2d)
 
 
-def test_desync_whole_frame_shift_copies_neighbour_frames():
+def test_desync_whole_frame_shift_copies_the_next_frame_cut_with_its_own_box():
     base = get_corruption("subframe_desync")
     shifted = base.with_overrides({5: {"max_offset": 0.0, "whole_frame_shift": 1}})
-    clip = test_clip(n_views=2, n_frames=5, size=48, start=60)
+    clip = test_clip(n_views=4, n_frames=5, size=48, start=60)
     out, rec = corrupt_clip(clip, "subframe_desync", 5, 1, corruption=shifted)
-    assert set(np.abs(rec.time_offset).tolist()) == {1.0}
-    for v in range(2):
+    assert set(rec.time_offset.tolist()) == {0.0, 1.0}
+    for v in range(4):
         d = int(rec.time_offset[v])
-        for t in range(1, 4):
-            assert np.array_equal(out.images[v, t], clip.images[v, t + d])
+        for t in range(4):
+            # the next frame cut with frame t's box (never with the next frame's own box)
+            expected = clip.images_next[v, t] if d else clip.images[v, t]
+            assert np.array_equal(out.images[v, t], expected)
+            if d:
+                assert not np.array_equal(out.images[v, t], clip.images[v, t + 1])
+        assert np.array_equal(out.images[v, 4], clip.images[v, 4])
+
+
+def test_desync_rows_never_put_two_views_a_frame_apart():
+    from corrupt_bench.engine import ParamError
+
+    table = get_corruption("subframe_desync").table
+    assert all(row.max_offset < 1.0 and row.whole_frame_shift == 0 for row in table.values())
+    base = get_corruption("subframe_desync")
+    for bad in ({"max_offset": 1.0}, {"max_offset": 0.5, "whole_frame_shift": 1}, {"max_offset": -0.1}):
+        with pytest.raises(ParamError):
+            base.overridden_row(1, bad)
+
+
+def test_desync_on_person_crops_needs_the_next_frames_cut_with_each_box():
+    clip = replace(test_clip(n_views=1, n_frames=3, size=32), images_next=None)
+    with pytest.raises(ValueError, match="images_next"):
+        corrupt_clip(clip, "subframe_desync", 2, 0)
 
 
 def test_flow_interpolation_beats_either_neighbour():

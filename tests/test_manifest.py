@@ -199,3 +199,34 @@ def test_full_frame_crop_round_trips():
     data["crop"] = {"mode": "full", "size": 128}
     with pytest.raises(UserError, match="crop.size is only allowed with mode 'person'"):
         parse_manifest(data, "m.yaml")
+
+
+def test_eval_step_defaults_to_the_frame_step_and_must_be_a_multiple_of_it(tmp_path):
+    assert parse_manifest({**_base(), "frame_step": 2}).eval_step == 2
+    assert parse_manifest({**_base(), "frame_step": 2, "eval_step": 10}).eval_step == 10
+    for bad in (3, 1, 0, True, "10"):
+        result = runner.invoke(app, ["validate", str(_write(tmp_path, {**_base(), "frame_step": 2, "eval_step": bad}))])
+        assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, (bad, result.output)
+        assert "key 'eval_step'" in result.output
+    occluded, _ = load_manifest("occluded-h36m")
+    assert (occluded.frame_step, occluded.eval_step) == (1, 5)  # STRIDE's every 5th frame, with 50 fps context
+    demo, _ = load_manifest("demo-occluded-h36m")
+    assert (demo.frame_step, demo.eval_step) == (1, 5)
+
+
+def test_box_protocol_is_stated_and_detector_boxes_need_full_frames(tmp_path):
+    from corrupt_bench.generate.manifest import canonical_dict
+
+    for path in BUILTIN:
+        assert "\nbox: gt" in path.read_text(), path.name  # every shipped manifest states it
+        assert load_manifest(path)[0].box == "gt"
+    stored = canonical_dict(parse_manifest(_base()))
+    assert stored["box"] == "gt" and stored["eval_step"] == 1  # the stored manifest.yaml records both
+    assert parse_manifest({**_base(), "box": "gt"}).digest() == parse_manifest(_base()).digest()
+    full = {**_base(), "box": "detector", "crop": {"mode": "full"}}
+    assert parse_manifest(full).digest() != parse_manifest({**full, "box": "gt"}).digest()
+    for data in ({**_base(), "box": "detector"}, {**_base(), "box": "yolo", "crop": {"mode": "full"}}):
+        result = runner.invoke(app, ["validate", str(_write(tmp_path, data))])
+        assert result.exit_code == 2 and "key 'box'" in result.output and len(result.output.strip().splitlines()) == 1
+    result = runner.invoke(app, ["validate", str(_write(tmp_path, {**_base(), "box": "detector"}))])
+    assert "crop.mode 'full'" in result.output

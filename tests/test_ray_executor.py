@@ -24,7 +24,7 @@ from corrupt_bench.executors.ray import MISSING_RAY, RayExecutor
 from corrupt_bench.generate import run
 from corrupt_bench.generate.run import generate
 
-MANIFEST = "demo-h36m-c"  # 12 units of 8 frames, one camera, PNG: seconds to generate
+MANIFEST = "demo-h36m-c"  # 19 units of 8 frames (two variants), one camera, PNG: seconds to generate
 ORACLE = {"offset_mm": 3.0, "noise_mm": 5.0, "seed": 7}  # keyed noise: the rows are not all equal
 KEYS = ["variant", "corruption", "severity", "subject", "sequence", "camera"]
 
@@ -162,7 +162,7 @@ def test_generate_on_ray_gives_the_local_lock_even_when_a_worker_dies(
     assert executor.slots() == 2  # the runtime's CPUs
     summary = generate(MANIFEST, out, executor=executor, show_progress=False, cache=cache)
     assert fault.is_file()  # one task killed its worker (os._exit) and was retried
-    assert summary.ran == summary.units == 12
+    assert summary.ran == summary.units == 19
     assert _lock(out) == _lock(local_bench)
     assert ray_runtime.is_initialized()  # a runtime the executor did not start is left running
 
@@ -204,16 +204,16 @@ def test_score_on_ray_gives_the_local_table(ray_runtime, local_bench: Path, tmp_
     local = score("oracle-noise", local_bench, tmp_path / "local", config=ORACLE, device="cpu", input_2d="gt", show_progress=False)
     remote = score("oracle-noise", local_bench, tmp_path / "ray", config=ORACLE, device="cpu", input_2d="gt", show_progress=False,
                    executor=RayExecutor(1, num_gpus="auto"))  # fmt: skip
-    assert remote.n_computed == local.n_computed == 12 and remote.n_failed == 0
+    assert remote.n_computed == local.n_computed == 19 and remote.n_failed == 0
     a, b = _table(tmp_path / "local"), _table(tmp_path / "ray")
-    assert len(a) == 12 and (a["mpjpe"] > 3.0).all() and a["error"].isna().all()  # offset + noise, no failed cell
+    assert len(a) == 19 and (a["mpjpe"] > 3.0).all() and a["error"].isna().all()  # offset + noise, no failed cell
     pd.testing.assert_frame_equal(a, b)
     joints = [pd.read_parquet(run / "per_joint.parquet").sort_values([*KEYS, "joint"]).reset_index(drop=True) for run in (tmp_path / "local", tmp_path / "ray")]
     pd.testing.assert_frame_equal(*joints)
     result = CliRunner().invoke(app, ["score", "--model", "oracle-noise", "--benchmark", str(local_bench), "--out", str(tmp_path / "ray"),
                                       "--config", str(_yaml(tmp_path / "oracle.yaml", ORACLE)), "--device", "cpu", "--input-2d", "gt", "--executor", "ray"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "12 already done" in result.output  # same run key: the Ray run resumes like a local one
+    assert "19 already done" in result.output  # same run key: the Ray run resumes like a local one
 
 
 def _yaml(path: Path, data: dict) -> Path:

@@ -30,6 +30,9 @@ class Clip:
     mocap_world: np.ndarray | None = None  # (N, 17, 3) mm at every source frame (subframe_desync)
     crop_affine: np.ndarray | None = None  # (V, T, 2, 3) full-frame px -> image px (None: full frames)
     n_frames: int | None = None  # frames of the whole sequence (default: len(mocap_world))
+    # (V, T, H, W, 3) uint8 with person crops: the frame of clip time t + 1 cut with time t's crop box
+    # (the last time: its own frame), so a time shift is cut with its own frame's box (subframe_desync)
+    images_next: np.ndarray | None = None
 
     @property
     def n_views(self) -> int:
@@ -57,6 +60,8 @@ class Clip:
             raise ValueError(f"joints_2d must be ({v}, {t}, 17, 2), got {self.joints_2d.shape}")
         if self.boxes.shape != (v, t, 4):
             raise ValueError(f"boxes must be ({v}, {t}, 4), got {self.boxes.shape}")
+        if self.images_next is not None and (self.images is None or self.images_next.shape != self.images.shape):
+            raise ValueError(f"images_next must have the images' shape, got {self.images_next.shape}")
         if self.crop_affine is not None and self.crop_affine.shape != (v, t, 2, 3):
             raise ValueError(f"crop_affine must be ({v}, {t}, 2, 3), got {self.crop_affine.shape}")
 
@@ -73,6 +78,7 @@ class Clip:
             boxes=self.boxes[:, t],
             crop_affine=None if self.crop_affine is None else self.crop_affine[:, t],
             n_frames=self.sequence_length,
+            images_next=None if self.images_next is None else self.images_next[:, t],
         )
 
     def image_shape(self) -> tuple[int, int]:

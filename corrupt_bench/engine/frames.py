@@ -72,7 +72,7 @@ def demo_clip(
     frames = start + step * np.arange(n_frames)
     sequence_frames = max(sequence_frames, int(frames[-1]) + 1)
     mocap = demo_motion(sequence_frames)
-    cameras, images, joints, boxes, affines = [], [], [], [], []
+    cameras, images, joints, boxes, affines, nexts = [], [], [], [], [], []
     for cam_id in CAMERA_IDS[:n_views]:
         cam = get_camera(subject, cam_id)
         if not crop:
@@ -87,6 +87,9 @@ def demo_clip(
         h, w = (size, size) if crop else (cam.height, cam.width)
         bg = _background(h, w, cam_id)
         images.append(np.stack([draw_figure(bg, j) for j in j_img]))
+        # the next frame's figure cut with this frame's box (the last frame: itself)
+        j_next = np.einsum("tij,tkj->tki", a[:-1, :, :2], j_full[1:]) + a[:-1, None, :, 2]
+        nexts.append(np.stack([draw_figure(bg, j) for j in j_next] + [images[-1][-1]]))
         joints.append(j_img)
         boxes.append(person_box(j_img, 0.1))
         affines.append(a)
@@ -103,6 +106,7 @@ def demo_clip(
         mocap_world=mocap,
         crop_affine=np.stack(affines) if crop else None,
         n_frames=sequence_frames,
+        images_next=np.stack(nexts) if crop else None,
     )
 
 
@@ -120,20 +124,23 @@ def synthetic_clip(n_views: int = 2, n_frames: int = 3, size: int = 160, start: 
 
     frames = start + np.arange(n_frames)
     mocap = synthetic_motion(subject, "walk", int(frames[-1]) + 1)
-    cameras, images, joints, boxes, affines = [], [], [], [], []
+    cameras, images, joints, boxes, affines, nexts = [], [], [], [], [], []
     for cam_id in CAMERA_IDS[:n_views]:
         cam = get_camera(subject, cam_id).scaled(DEFAULT_DIVISOR)
         background = camera_background(subject, cam_id, DEFAULT_DIVISOR, 0)
-        crops, views = [], []
-        for f in frames:
+        crops, views, following = [], [], []
+        rendered = [render_frame(mocap[f], cam, appearance_for(subject), background) for f in frames]
+        for t, f in enumerate(frames):
             j_full = project_world(mocap[f], cam)
             crop = square_box(person_box(j_full, 0.25))
-            views.append(crop_image(render_frame(mocap[f], cam, appearance_for(subject), background), crop, size))
+            views.append(crop_image(rendered[t], crop, size))
+            following.append(crop_image(rendered[min(t + 1, n_frames - 1)], crop, size))  # next frame, this box
             crops.append(crop_affine(crop, size))
         a = np.stack(crops)
         j_img = np.einsum("tij,tkj->tki", a[:, :, :2], project_world(mocap[frames], cam)) + a[:, None, :, 2]
         cameras.append(cam)
         images.append(np.stack(views))
+        nexts.append(np.stack(following))
         joints.append(j_img)
         boxes.append(person_box(j_img, 0.1))
         affines.append(a)
@@ -141,5 +148,5 @@ def synthetic_clip(n_views: int = 2, n_frames: int = 3, size: int = 160, start: 
         subject=subject, sequence="Walking 1", fps=50.0, frame_indices=frames.astype(np.int64),
         cameras=tuple(cameras), images=np.stack(images), joints_2d=np.stack(joints),
         joints_3d_world=mocap[frames], boxes=np.stack(boxes), mocap_world=mocap,
-        crop_affine=np.stack(affines), n_frames=len(mocap),
+        crop_affine=np.stack(affines), n_frames=len(mocap), images_next=np.stack(nexts),
     )  # fmt: skip

@@ -1,12 +1,17 @@
 """Keypoint corruptions for 2D-to-3D lifters: joint_dropout (DTF-style missing joints, up to 12-16
 of 17 per frame) and keypoint_jitter (temporally correlated pixel noise, TAGN-style).
 
+joint_dropout (table version 2) draws the number of missing joints n uniform in
+[min_missing, max_missing], either per frame (`count_per: frame`) or once per sequence and camera
+(`count_per: sequence`, DTF's released code: `random.randint(12, 16)` once per sequence and camera,
+then n joints chosen at random on every frame); the n joints are drawn per frame either way.
+
 Both change `CorruptionRecord.joints_2d` (the clean labels stay in the clip) and return
 confidences. Pixel amounts are stated for a 1000-px-wide full Human3.6M frame and scaled into the
 clip's image pixels by `FrameContext.keypoint_scale`.
 
 Parameter bounds (shipped tables in brackets): joint_dropout min_missing <= max_missing, integers
-0..17 [1..16]; keypoint_jitter sigma_px 0..100 px [2..16], correlation_s 0.01..60 s [0.2],
+0..17 [1..16], count_per frame or sequence [frame]; keypoint_jitter sigma_px 0..100 px [2..16], correlation_s 0.01..60 s [0.2],
 confidence_px 0.1..1000 px [10].
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -28,6 +34,9 @@ from corrupt_bench.engine.rng import RngKey
 class DropoutParams(Params):
     min_missing: int = Field(ge=0, le=N_JOINTS, description="fewest joints missing per frame")
     max_missing: int = Field(ge=0, le=N_JOINTS, description="most joints missing per frame")
+    count_per: Literal["frame", "sequence"] = Field(
+        description="draw the number of missing joints per frame, or once per sequence and camera (DTF's code)"
+    )
     ordered = (("min_missing", "max_missing"),)
 
 
@@ -43,10 +52,22 @@ class Dropout:
 
 
 def sample_dropout(rng: np.random.Generator, row: DropoutParams, ctx: FrameContext) -> Dropout:
-    n = int(rng.integers(int(row.min_missing), int(row.max_missing) + 1))
+    low, high = int(row.min_missing), int(row.max_missing) + 1
+    if row.count_per == "sequence":
+        if ctx.key is None:
+            raise ValueError("joint_dropout with count_per 'sequence' needs FrameContext.key")
+        n = _sequence_count(ctx.key.span(0, "sequence"), low, high)
+    else:
+        n = int(rng.integers(low, high))
     missing = np.zeros(N_JOINTS, dtype=bool)
     missing[rng.permutation(N_JOINTS)[:n]] = True
     return Dropout(missing)
+
+
+@lru_cache(maxsize=4096)
+def _sequence_count(key: RngKey, low: int, high: int) -> int:
+    """The number of missing joints of a sequence and camera (cached: a pure function of the key)."""
+    return int(key.generator().integers(low, high))
 
 
 def keypoints_dropout(joints: np.ndarray, p: Dropout) -> tuple[np.ndarray, np.ndarray]:

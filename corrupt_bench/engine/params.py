@@ -24,10 +24,12 @@ from corrupt_bench.errors import short_repr
 class Params(BaseModel):
     """One severity row of a corruption table (subclass per family, fields = parameter names).
 
-    `ordered` lists pairs of fields (low, high) that must satisfy low <= high."""
+    `ordered` lists pairs of fields (low, high) that must satisfy low <= high; `exclusive` lists
+    pairs of fields of which at most one may be non-zero (two kinds of a family that do not combine)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
     ordered: ClassVar[tuple[tuple[str, str], ...]] = ()
+    exclusive: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -43,6 +45,12 @@ class Params(BaseModel):
             a, b = getattr(self, low), getattr(self, high)
             if a > b:
                 raise ValueError(f"{low} ({a!r}) must not exceed {high} ({b!r}); allowed: {low} <= {high}")
+        for first, second in self.exclusive:
+            a, b = getattr(self, first), getattr(self, second)
+            if a != 0 and b != 0:
+                raise ValueError(
+                    f"{first} ({a!r}) and {second} ({b!r}) do not combine; allowed: {first} 0 or {second} 0"
+                )
         return self
 
     def uses_occluder_bank(self) -> bool:

@@ -95,4 +95,4 @@ def apply_per_frame(
         confidence=confidence,
         joints_2d=joints_out,
     )
-    return replace(clip, images=images), record
+    return replace(clip, images=images, images_next=None), record

@@ -7,19 +7,31 @@ camera and span). A dropped view's images are black and its `view_valid` is Fals
 view of the clip would be missing at a frame, the view with the largest margin stays (so the
 result depends on which views the clip holds, never on which frames it holds).
 
-subframe_desync: each view gets one time offset for the sequence, uniform in +-`max_offset`
-frames plus, when `whole_frame_shift` is 1, a whole frame of random sign. The view's image at
-frame f shows time f + offset: interpolated with Farneback optical flow between the two clip
-frames around it (frames at an integer offset are copied). Interpolation is between the clip's
-consecutive frames, so give this corruption the clip at frame step 1 (with a step k > 1 the flow
-spans k source frames); at the clip's first and last frame the nearest frame is used when the
-shifted time falls outside the clip, so overlap pieces by one frame. 2D labels are exact: mocap
-interpolated linearly at the shifted time, projected with the view's camera and mapped by the
-clip's crop affine. Offsets are in source frames (50 fps for Human3.6M).
+subframe_desync (table version 2): weakly synchronised views as SyncDiffPose defines them, any
+two views of a sequence differ by less than one frame (|t_ij - t_ik| < 1/f). Each view gets one
+time offset for the sequence, uniform in [0, `max_offset`) source frames with `max_offset` < 1,
+so every pair of views differs by less than `max_offset` < 1 frame at every severity. The
+frame-shift variant (SyncDiffPose's Human3.6M table: "a random frameshift of 0 or 1 frame across
+views") is the row `whole_frame_shift: 1` with `max_offset: 0`: each view is shifted by 0 or 1
+whole frame (probability 1/2 each), so two views differ by exactly 0 or 1 frame; the two kinds do
+not combine (a row with both would break either definition). Offsets are in source frames (50 fps
+for Human3.6M) and never negative, so the view at frame t shows time t + offset in [t, t + 1].
+
+Pixels and labels agree: the view's image at frame t is made at the shifted time and cut with
+frame t's box. On person crops the clip carries `images_next`, the next clip frame cut with frame
+t's box, and the image is the Farneback optical-flow interpolation between frame t's crop and
+that (an offset of 0 or 1 copies one of them); the crop of a view at frame t never uses another
+frame's box. On full frames the next frame itself is used. The 2D labels are exact: mocap
+interpolated linearly at the shifted time, projected with the view's camera and mapped by frame
+t's crop affine. Interpolation is between the clip's consecutive frames, so give this corruption
+the clip at frame step 1 (with a step k > 1 the flow spans k source frames); at the clip's last
+frame, where no next frame is held, the view shows frame t itself and its labels are frame t's
+(offset 0 there, recorded in `source_time`): overlap pieces by one frame.
 
 Parameter bounds (shipped tables in brackets): view_drop span_s 0.1..600 s [2], p_span and
-p_sequence probabilities 0..1 [0..0.25]; subframe_desync max_offset 0..2 frames [0.2..1],
-whole_frame_shift the integer 0 or 1 [0, 1] (so a view moves by at most 3 source frames).
+p_sequence probabilities 0..1 [0..0.25]; subframe_desync max_offset in [0, 1) frames
+[0.2, 0.4, 0.6, 0.8, 0.95], whole_frame_shift the integer 0 or 1 [0; the frame-shift variant 1],
+whole_frame_shift 1 only with max_offset 0 (so a view moves by at most one source frame).
 """
 
 from __future__ import annotations
@@ -106,8 +118,13 @@ def view_drop_clip(
 
 
 class DesyncParams(Params):
-    max_offset: float = Field(ge=0.0, le=2.0, description="uniform sub-frame offset in +-max_offset source frames")
-    whole_frame_shift: int = Field(ge=0, le=1, description="1: add one whole frame of random sign")
+    max_offset: float = Field(
+        ge=0.0, lt=1.0, description="offsets uniform in [0, max_offset) source frames: pairs of views differ by < 1 frame"
+    )
+    whole_frame_shift: int = Field(ge=0, le=1, description="1: each view shifted by 0 or 1 whole frame (needs max_offset 0)")
+
+    # a sub-frame offset on top of a whole-frame shift would put two views more than one frame apart
+    exclusive = (("max_offset", "whole_frame_shift"),)
 
     def reach_frames(self) -> float:
         return self.max_offset + self.whole_frame_shift
@@ -115,20 +132,19 @@ class DesyncParams(Params):
 
 @dataclass(frozen=True)
 class Desync:
-    offset: float  # frames, constant over the sequence for this view
+    offset: float  # frames in [0, 1], constant over the sequence for this view
     fraction: float
     shift: int
 
 
 def sample_desync(rng: np.random.Generator, row: DesyncParams, ctx: FrameContext) -> Desync:
-    """Per view and sequence (the sequence key): uniform fraction plus an optional whole frame."""
+    """Per view and sequence (the sequence key): a fraction uniform in [0, max_offset), or a whole
+    frame of 0 or 1 (probability 1/2 each) when whole_frame_shift is 1."""
     if ctx.key is None:
         raise ValueError("subframe_desync needs FrameContext.key")
     seq = ctx.key.span(0, "sequence").generator()
-    m = float(row.max_offset)
-    fraction = float(seq.uniform(-m, m))
-    sign = 1 if seq.random() < 0.5 else -1
-    shift = sign * int(row.whole_frame_shift)
+    fraction = float(row.max_offset) * float(seq.random())
+    shift = int(row.whole_frame_shift) if seq.random() < 0.5 else 0
     return Desync(fraction + shift, fraction, shift)
 
 
@@ -155,12 +171,41 @@ def mocap_at(mocap: np.ndarray, time_frames: float) -> np.ndarray:
     return (1.0 - w) * np.asarray(mocap[i0], dtype=np.float64) + w * np.asarray(mocap[i1], dtype=np.float64)
 
 
+def desync_offsets(clip: Clip, corruption: Corruption, severity: int, seed: int) -> list[Desync]:
+    """Each view's offset for the clip's sequence (a pure function of the sequence key: the same for
+    every piece of the sequence)."""
+    row = corruption.params(severity)
+    out = []
+    for v in range(clip.n_views):
+        key = frame_key(clip, corruption.name, corruption.version, severity, seed, v, 0)
+        out.append(sample_desync(key.generator(), row, frame_context(clip, key, v, 0)))
+    return out
+
+
+def _shifted_image(clip: Clip, v: int, t: int, alpha: float) -> tuple[np.ndarray, list]:
+    """View `v` at clip time t + alpha (alpha in [0, 1] of the gap to the next clip frame), cut with
+    frame t's box: `images[v, t]` and the next frame cut with t's box (`images_next`, or the next
+    full frame without a crop)."""
+    frames = clip.frame_indices
+    if alpha < 1e-6:
+        return clip.images[v, t], [int(frames[t])]
+    following = clip.images[v, t + 1] if clip.images_next is None else clip.images_next[v, t]
+    if alpha > 1.0 - 1e-6:
+        return following, [int(frames[t + 1])]
+    image = interpolate_flow(clip.images[v, t], following, alpha)
+    return image, [int(frames[t]), int(frames[t + 1]), float(alpha)]
+
+
 def desync_clip(
     clip: Clip, corruption: Corruption, severity: int, seed: int, occluder_bank=None
 ) -> tuple[Clip, CorruptionRecord]:
     if clip.mocap_world is None:
         raise UserError("subframe_desync needs the clip's mocap_world to recompute the 2D labels")
-    row = corruption.params(severity)
+    if clip.images is not None and clip.crop_affine is not None and clip.images_next is None:
+        raise ValueError(
+            "subframe_desync on person crops needs the clip's images_next (the next frame cut with each "
+            "frame's box), so that a shifted image is cut with its own frame's box"
+        )
     frames = np.asarray(clip.frame_indices, dtype=np.float64)
     if np.any(np.diff(frames) <= 0):
         raise ValueError("subframe_desync needs strictly increasing frame_indices")
@@ -169,31 +214,20 @@ def desync_clip(
     joints = np.empty((v_n, t_n, N_JOINTS, 2), dtype=np.float64)
     offsets = np.zeros(v_n, dtype=np.float64)
     params: list[list[dict]] = []
-    for v in range(v_n):
-        key = frame_key(clip, corruption.name, corruption.version, severity, seed, v, 0)
-        p = sample_desync(key.generator(), row, frame_context(clip, key, v, 0))
+    for v, p in enumerate(desync_offsets(clip, corruption, severity, seed)):
         offsets[v] = p.offset
         row_params = []
         for t in range(t_n):
-            target = frames[t] + p.offset
+            # the last clip frame has no next frame here: it shows itself (and its labels say so)
+            target = frames[t] + p.offset if t + 1 < t_n else frames[t]
             pose = mocap_at(clip.mocap_world, target)
             joints[v, t] = clip.to_image(project_world(pose, clip.cameras[v]), v, t)
             entry = params_to_json(p)
-            entry["source_time"] = target
+            entry["source_time"] = float(target)
             if images is not None:
-                j = int(np.searchsorted(frames, target, side="right")) - 1
-                if j < 0 or (j == t_n - 1 and target > frames[-1]):
-                    edge = 0 if j < 0 else t_n - 1
-                    images[v, t] = clip.images[v, edge]
-                    entry["image_from"] = [int(frames[edge])]
-                else:
-                    alpha = 0.0 if j == t_n - 1 else (target - frames[j]) / (frames[j + 1] - frames[j])
-                    if alpha < 1e-6:
-                        images[v, t] = clip.images[v, j]
-                        entry["image_from"] = [int(frames[j])]
-                    else:
-                        images[v, t] = interpolate_flow(clip.images[v, j], clip.images[v, j + 1], alpha)
-                        entry["image_from"] = [int(frames[j]), int(frames[j + 1]), float(alpha)]
+                alpha = 0.0 if t + 1 == t_n else (target - frames[t]) / (frames[t + 1] - frames[t])
+                images[v, t], entry["image_from"] = _shifted_image(clip, v, t, alpha)
+                entry["box_from"] = int(frames[t])
             row_params.append(entry)
         params.append(row_params)
     record = CorruptionRecord(
@@ -208,7 +242,7 @@ def desync_clip(
         confidence=None,
         joints_2d=joints,
     )
-    return replace(clip, images=images), record
+    return replace(clip, images=images, images_next=None), record
 
 
 FAMILIES = (

@@ -10,8 +10,10 @@ chunk is asked for). A chunk read for a clip-level corruption (subframe_desync) 
 frames on both sides so it sees the neighbours of its edge frames (`overlap_frames`); only
 `ClipChunk.keep` is written, and `ClipChunk.narrow(pad)` gives a cell the chunk with its own
 overlap, exactly the clip it would have been read as alone. Engine keys depend on absolute frame
-indices only, so neither the chunk length nor the overlap changes a pixel. Nothing here corrupts
-or writes.
+indices only, so neither the chunk length nor the overlap changes a pixel. For a time shift on
+person crops (`chunks(..., with_next=True)`) each decoded frame is also cut with the previous
+frame's box into `Clip.images_next`, so a shifted image is cut with its own frame's box (the
+frame is still decoded once). Nothing here corrupts or writes.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from corrupt_bench.generate.planner import SequenceInfo
 
 CHUNK_BYTES = 64 * 2**20  # pixels of one chunk held in memory (all views; a cell's corrupted copy is another)
 MAX_CHUNK_FRAMES = 64
-# desync offsets reach max_offset + 1 whole frame: interpolation needs the two clip frames around the
-# shifted time, so at least 3 frames of overlap (more when a table's offsets reach further)
+# desync offsets reach at most one frame ahead: interpolation needs the two clip frames around the
+# shifted time, so 3 frames of overlap leave a margin (more when a row's offsets reach further)
 CLIP_LEVEL_OVERLAP = 3
 
 
@@ -147,30 +149,41 @@ class UnitFrames:
             return size, size
         return max(r.height for r in self.readers), max(r.width for r in self.readers)
 
-    def chunks(self, frames: tuple[int, ...], chunk: int, pad: int) -> Iterator[ClipChunk]:
+    def chunks(self, frames: tuple[int, ...], chunk: int, pad: int, with_next: bool = False) -> Iterator[ClipChunk]:
         """The clean clips of `frames`, `chunk` frames at a time, each with `pad` frames of overlap.
-        The images of a chunk live in one buffer that the next chunk overwrites."""
+        The images of a chunk live in one buffer that the next chunk overwrites. `with_next` (person
+        crops): the clips also carry `images_next`, the next frame cut with each frame's box."""
         n = len(frames)
-        buffer = None
+        buffer = following = None
         if self.readers:
             h, w = self._image_shape()
             buffer = np.empty((len(self.readers), min(n, chunk + 2 * pad), h, w, 3), dtype=np.uint8)
+            if with_next and self.crop.output_size is not None:
+                following = np.empty_like(buffer)
         previous = (0, 0)  # [lo, hi) of the previous chunk in `frames`: its pixels are in the buffer
         for start in range(0, n, chunk):
             lo, hi = max(0, start - pad), min(n, start + chunk + pad)
             keep = range(start - lo, start - lo + min(chunk, n - start))
-            images = None
+            images = nexts = None
+            kept = 0
             if buffer is not None:
                 images = buffer[:, : hi - lo]
                 kept = max(0, previous[1] - lo)  # frames shared with the previous chunk: moved, not decoded
                 if kept:
                     images[:, :kept] = buffer[:, lo - previous[0] : previous[1] - previous[0]]
-            piece = self._chunk(frames[lo:hi], keep, images, kept if images is not None else 0)
+            if following is not None:
+                nexts = following[:, : hi - lo]
+                if kept:
+                    nexts[:, :kept] = following[:, lo - previous[0] : previous[1] - previous[0]]
+            piece = self._chunk(frames[lo:hi], keep, images, kept, nexts)
             previous = (lo, hi)
             yield piece
 
-    def _chunk(self, frames: tuple[int, ...], keep: range, images: np.ndarray | None, ready: int) -> ClipChunk:
-        """The chunk of `frames`; `images` (V, T, H, W, 3) is filled from clip time `ready` on."""
+    def _chunk(
+        self, frames: tuple[int, ...], keep: range, images: np.ndarray | None, ready: int, nexts: np.ndarray | None = None
+    ) -> ClipChunk:
+        """The chunk of `frames`; `images` (V, T, H, W, 3) is filled from clip time `ready` on, and
+        `nexts` (person crops, or None) from time `ready - 1` on: frame t + 1 cut with t's box."""
         idx = np.asarray(frames, dtype=np.int64)
         v_n, t_n = len(self.cameras), len(frames)
         size = self.crop.output_size
@@ -187,7 +200,10 @@ class UnitFrames:
         if images is not None:
             for v in range(v_n):
                 for t in range(ready, t_n):
-                    self._read_into(images[v, t], v, frames[t], crops[v, t])
+                    previous = (nexts[v, t - 1], crops[v, t - 1]) if nexts is not None and t > 0 else None
+                    self._read_into(images[v, t], v, frames[t], crops[v, t], previous)
+            if nexts is not None:
+                nexts[:, t_n - 1] = images[:, t_n - 1]  # no next frame held: the frame itself
         if size is not None:
             image_sizes = ((size, size),) * v_n
         elif images is not None:
@@ -214,16 +230,23 @@ class UnitFrames:
             mocap_world=self.world,
             crop_affine=affine,
             n_frames=self.seq.n_frames,
+            images_next=nexts,
         )
         return ClipChunk(clip, keep, boxes_full, crops, image_sizes, cam_3d)
 
-    def _read_into(self, slot: np.ndarray, v: int, frame: int, crop: np.ndarray) -> None:
-        """Decode frame `frame` of view `v` and write it (cropped, or padded to the slot) into `slot`."""
+    def _read_into(
+        self, slot: np.ndarray, v: int, frame: int, crop: np.ndarray, previous: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> None:
+        """Decode frame `frame` of view `v` and write it (cropped, or padded to the slot) into `slot`;
+        `previous` (person crops): (slot, crop box) of the previous frame, which gets this frame cut
+        with that box."""
         reader = self.readers[v]
         image = reader.frame(int(frame))
         size = self.crop.output_size
         if size is not None:
             slot[...] = crop_image(image, crop, size)
+            if previous is not None:
+                previous[0][...] = crop_image(image, previous[1], size)
             return
         if image.shape[:2] != (reader.height, reader.width):
             raise UserError(

@@ -22,7 +22,8 @@ for every joint of a dropped view), `occluded` ((N, 17) bool), `view_valid` ((N,
 sequence, `frames` ((N,) absolute source frame indices). VideoPose3D reads only `positions_2d` and
 `metadata`. `data_3d_h36m.npz`: `positions_3d[subject][action]` = (N, 32, 3) float32 metres, world
 frame: the 17 joints at their raw indices and the 15 joints VideoPose3D drops at their nearest kept
-ancestor (not ground truth). Only the benchmark's frames are exported (every 5th for occluded-h36m),
+ancestor (not ground truth). Every generated frame is exported (for occluded-h36m the full 50 fps: its evaluation frames, every 5th, are
+those whose index is a multiple of the manifest's `eval_step`),
 the same frames in the 2D and 3D files; VideoPose3D needs all four Human3.6M cameras, so a variant
 without them is refused for this format. The pickles name `numpy.core.multiarray`, so numpy 1.x
 (VideoPose3D's era) and 2.x both load them.

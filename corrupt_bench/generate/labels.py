@@ -98,7 +98,11 @@ def chunk_table(
     f32, i32 = pa.float32(), pa.int32()
     keypoints = confidence = pa.nulls(n, pa.list_(f32))
     if keypoint_output:
-        keypoints = _lists(to_full(record.joints_2d, clip.crop_affine)[views, times], f32)
+        corrupted = to_full(record.joints_2d, clip.crop_affine)
+        # a missing joint (confidence 0, as joint_dropout leaves it) is (0, 0) in full-frame px, the
+        # detectors' convention: not the crop's corner that (0, 0) in crop px maps to
+        corrupted[np.asarray(record.confidence) == 0] = 0.0
+        keypoints = _lists(corrupted[views, times], f32)
         confidence = _lists(record.confidence[views, times], f32)
     pairs = list(zip(views.tolist(), times.tolist(), strict=True))
     columns = {

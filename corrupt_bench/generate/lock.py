@@ -254,8 +254,9 @@ class VerifyReport:
 
 
 def benchmark_files(out: Path) -> list[str]:
-    """Relative paths (posix) of every image and label file under `out`, outside the ignored folders."""
-    return _walk(out)[0]
+    """Relative paths (posix) of every image and label file under `out`, outside the ignored folders,
+    sorted as strings (the walk's folder order differs where a name is a prefix of another: 'v' and 'v-x')."""
+    return sorted(_walk(out)[0])
 
 
 def temporary_files(out: Path) -> list[str]:

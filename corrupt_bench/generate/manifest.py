@@ -16,7 +16,15 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from corrupt_bench.data.cameras import CAMERA_ID, CAMERA_IDS
 from corrupt_bench.errors import UserError, short_repr
@@ -189,8 +197,21 @@ class Manifest(_Strict):
     actions: list[str] | None = Field(None, description="canonical action names; all when left out")
     cameras: list[str] = Field(default_factory=lambda: list(CAMERA_IDS), min_length=1)
     frame_step: int = Field(1, ge=1, le=1000)
+    eval_step: int | None = Field(
+        None,
+        ge=1,
+        le=100000,
+        description="evaluation frames: source frame index a multiple of eval_step (a multiple of frame_step; "
+        "default frame_step: every generated frame); the other generated frames are context at the full rate",
+    )
     max_frames: int | None = Field(None, ge=1, le=10**9, description="cap on frames per sequence after the step")
     crop: CropSpec = Field(default_factory=CropSpec)
+    box: Literal["gt", "detector"] = Field(
+        "gt",
+        description="person box protocol: 'gt' (the papers' choice) crops around the ground-truth 2D joints; "
+        "'detector' (crop.mode full only) leaves the crop to the harness, which cuts the person with a 2D "
+        "detector's box on the corrupted frame at scoring time (no person found: a failed frame)",
+    )
     output: OutputSpec = Field(default_factory=OutputSpec)
     voc: str | None = Field(None, description="Pascal VOC folder for voc_occluder (--voc); not in the digest")
     variants: list[VariantSpec] = Field(min_length=1)
@@ -199,6 +220,25 @@ class Manifest(_Strict):
     @classmethod
     def _safe_name(cls, value: str) -> str:
         return _check_safe_name(value)
+
+    @field_validator("eval_step")
+    @classmethod
+    def _eval_step(cls, value: int | None, info: ValidationInfo) -> int | None:
+        step = info.data.get("frame_step")
+        if step is not None and (value is None or value % step):
+            raise ValueError(f"{value} is not a multiple of frame_step ({step}); allowed: frame_step, 2 x frame_step, ...")
+        return value
+
+    @field_validator("box")
+    @classmethod
+    def _box(cls, value: str, info: ValidationInfo) -> str:
+        crop = info.data.get("crop")
+        if value == "detector" and crop is not None and crop.mode != "full":
+            raise ValueError(
+                "'detector' needs full frames (the harness cuts the person with the detector's box on the corrupted "
+                "frame at scoring time); allowed: 'gt', or 'detector' with crop.mode 'full'"
+            )
+        return value
 
     @field_validator("subjects")
     @classmethod
@@ -216,6 +256,14 @@ class Manifest(_Strict):
             kind = source.get("kind") if isinstance(source, dict) else source
             if kind == "multiview":
                 raise ValueError("key 'cameras' is required with source kind 'multiview' (the rig's camera ids)")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_eval_step(cls, value: Any) -> Any:
+        """`eval_step` left out (or null) is `frame_step`: the stored manifest always states it."""
+        if isinstance(value, dict) and value.get("eval_step") is None:
+            return {**value, "eval_step": value.get("frame_step", 1)}
         return value
 
     @model_validator(mode="after")

@@ -152,9 +152,10 @@ def run_group(ctx: RunContext, group: UnitGroup) -> list[UnitResult]:
         with UnitFrames(open_source(ctx.source), first.seq, first.cameras, manifest.crop, with_images) as frames:
             for cell in cells:
                 _remove_stale_temporaries(out, cell.unit)
-            chunk = ctx.chunk_frames or chunk_length(frames.frame_bytes())
+            with_next = any(cell.shifts_time for cell in cells)  # the next frame cut with each frame's box too
+            chunk = ctx.chunk_frames or chunk_length(frames.frame_bytes() * (2 if with_next else 1))
             pad = max(cell.pad for cell in cells)
-            for piece in frames.chunks(first.frames, chunk, pad):
+            for piece in frames.chunks(first.frames, chunk, pad, with_next):
                 clean: dict = {}  # this chunk's clean images once encoded
                 for cell in cells:
                     cell.add(piece.narrow(cell.pad), ctx, manifest, with_images, clean)
@@ -177,6 +178,7 @@ class _Cell:
         self.unit = unit
         self.corruption = corruption_for(manifest, unit.variant, unit.corruption)
         self.pad = overlap_frames(self.corruption, unit.severity, manifest.frame_step)
+        self.shifts_time = self.pad > 0 and self.corruption.params(unit.severity).reach_frames() > 0
         self.keypoint_output = unit.corruption != CLEAN and self.corruption.modality == "keypoint"
         self.files: dict[str, str] = {}  # path relative to out -> content digest
         seq, cell = unit.seq, (unit.variant, unit.corruption, unit.severity)
