@@ -114,6 +114,20 @@ def _image_path(root: Path | None, relative: str) -> str:
     return str(confined(root, *relative.split("/")))
 
 
+def resample_group(group: Group, positions: np.ndarray) -> Group:
+    """The group seen at fractional frame `positions` (another frame rate, `harness.timing`): 2D
+    keypoints and confidences linearly interpolated, every other input (images, crops, validity, labels)
+    from the nearest frame; `frames` the nearest source frame indices."""
+    from corrupt_bench.harness.timing import interpolate_frames
+
+    nearest = np.clip(np.round(positions).astype(np.int64), 0, len(group.frames) - 1)
+    arrays = {}
+    for k, v in group.arrays.items():
+        arrays[k] = interpolate_frames(v, positions).astype(v.dtype) if k in ("keypoints_2d", "confidence") else v[:, nearest]
+    paths = group.image_paths[:, nearest] if group.image_paths is not None else None
+    return Group(group.camera_ids, group.frames[nearest], arrays, paths, group.image_hw)
+
+
 def window_starts(n_frames: int, window: int) -> list[int]:
     """Starts of the non-overlapping windows covering n_frames."""
     return list(range(0, max(n_frames, 0), max(window, 1)))
@@ -143,6 +157,7 @@ class WindowDataset:
             sample["confidence"] = g.arrays["confidence"][:, idx]
         if self.spec.needs_ground_truth:
             sample["joints_3d_cam"] = g.arrays["joints_3d_cam"][:, idx]
+            sample["occluded"] = g.arrays["occluded"][:, idx]
         if self.spec.kind == "images":
             sample["images"] = np.stack([np.stack([self._image(v, j) for j in idx]) for v in range(len(g.camera_ids))])
         return sample

@@ -24,6 +24,7 @@ from torch import nn
 from corrupt_bench.data.cameras import Camera
 from corrupt_bench.data.crop import crop_intrinsics
 from corrupt_bench.data.skeleton import N_JOINTS
+from corrupt_bench.layout import H36M_FPS
 from corrupt_bench.models.protocol import InputSpec
 from corrupt_bench.models.swin import SwinEncoder
 
@@ -80,9 +81,10 @@ def parse_config(config: dict | None) -> DeProPoseConfig:
 
 
 def input_spec(config: dict) -> InputSpec:
-    """Person crops of every view, a window of `frames`."""
+    """Person crops of every view, a window of `frames`, at the rate it trains at (Human3.6M's 50 fps
+    over its training stride `train.frame_step`)."""
     cfg = parse_config(config)
-    return InputSpec(kind="images", multi_view=True, window=cfg.frames, image_size=cfg.image_size)
+    return InputSpec(kind="images", multi_view=True, window=cfg.frames, image_size=cfg.image_size, fps=H36M_FPS / cfg.train.frame_step)
 
 
 # -------------------------------------------------------------------------------------- network

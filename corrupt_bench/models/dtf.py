@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from corrupt_bench.data.skeleton import FLIP_PERMUTATION, N_JOINTS
+from corrupt_bench.layout import H36M_FPS
 from corrupt_bench.models.data import TRAIN_SUBJECTS, normalize_screen
 from corrupt_bench.models.protocol import InputSpec
 
@@ -113,8 +114,8 @@ class DTFConfig(BaseModel):
 
 
 def input_spec(config: dict) -> InputSpec:
-    """2D keypoints (+ confidence) of one view, a window of `frames`."""
-    return InputSpec(kind="keypoints2d", multi_view=False, window=DTFConfig.model_validate(config).frames)
+    """2D keypoints (+ confidence) of one view, a window of `frames`, at the 50 fps it trains at."""
+    return InputSpec(kind="keypoints2d", multi_view=False, window=DTFConfig.model_validate(config).frames, fps=H36M_FPS)
 
 
 def _mlp(dim: int, hidden: int, dropout: float) -> nn.Sequential:
