@@ -4,8 +4,10 @@ Pipeline per view and frame: a Swin-style encoder (`swin.SwinEncoder`) -> camera
 encoding (a unit ray direction per crop pixel, from the crop-adjusted intrinsics, rotated to world
 orientation, space-to-depth down to the token grid, concatenated with the tokens and projected) ->
 a per-view temporal transformer with a pose head after every block (deep supervision) -> adaptive
-multi-view fusion: w_v = 1 / (e_proj + e_abs + eps), normalised over views, applied to the
-per-view poses rotated to world orientation; the fused pose is rotated back into every camera.
+multi-view fusion as the paper does it: w_v = 1 / (e_proj + e_abs + eps), normalised over views,
+weighs the per-view temporal FEATURES; a fusion head regresses the world-oriented root-relative pose
+from the fused features, rotated back into every camera. `fusion: poses` (an ablation) instead
+averages the per-view poses rotated to world orientation with the same weights.
 
 Deviation (stated in the model card): the released code computes e_proj / e_abs from ground truth at
 test time. Here the weights use the true errors only during training; an error head learns to
@@ -15,6 +17,7 @@ predict them and inference uses the predictions, so no ground truth enters a pre
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -70,6 +73,7 @@ class DeProPoseConfig(BaseModel):
     temporal_heads: int = 4
     error_hidden: int = 64
     eps: float = 1.0  # added to e_proj + e_abs (units: px + mm)
+    fusion: Literal["features", "poses"] = "features"  # the paper's feature fusion, or pose-level (ablation)
     train: TrainConfig = Field(default_factory=TrainConfig)
 
 
@@ -146,6 +150,9 @@ class DeProPoseNet(nn.Module):
             nn.Linear(cfg.error_hidden, 2),
         )
         nn.init.constant_(self.error_head[-1].bias, 3.0)  # log1p of errors of tens of px / mm
+        if cfg.fusion == "features":  # the fused features -> the world-oriented pose
+            d = cfg.temporal_dim
+            self.fused_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, N_JOINTS * 3))
 
     def view_features(self, images: torch.Tensor, k_inv: torch.Tensor, r_cw: torch.Tensor) -> torch.Tensor:
         """(B,V,T,3,S,S), (B,V,T,3,3), (B,V,3,3) -> per-frame features (B,V,T,D)."""
@@ -174,6 +181,14 @@ class DeProPoseNet(nn.Module):
         Returns `per_block` (list of (B,V,T,17,3) mm, root-relative, camera frame), `errors`
         (B,V,T,2) predicted, `weights` (B,V,T), `fused` (B,V,T,17,3) mm in each camera frame.
         """
+        out = self.encode(images, k_inv, r_cw)
+        used = true_errors.detach() if true_errors is not None else out["errors"]
+        weights = fuse_weights(used, valid, self.cfg.eps)
+        return {**out, "weights": weights, "fused": self.fuse_views(out, r_cw, weights)}
+
+    def encode(self, images: torch.Tensor, k_inv: torch.Tensor, r_cw: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """Per view: `per_block` poses (deep supervision), `features` (B,V,T,D) of the last temporal
+        block, `log_errors` / `errors` (B,V,T,2) predicted (e_proj px, e_abs mm)."""
         b, v, t = images.shape[:3]
         frame = self.view_features(images, k_inv, r_cw).reshape(b * v, t, -1)
         x = frame + self.time_pos[:, :t]
@@ -186,10 +201,19 @@ class DeProPoseNet(nn.Module):
         # encoder, so the image features come to encode how reliable a view is
         log_err = self.error_head(torch.cat([frame, x], dim=-1)).view(b, v, t, 2).float()
         errors = torch.expm1(log_err).clamp_min(0.0)
-        used = true_errors.detach() if true_errors is not None else errors
-        weights = fuse_weights(used, valid, self.cfg.eps)
-        fused = fuse(per_block[-1].float(), r_cw.float(), weights)
-        return {"per_block": per_block, "log_errors": log_err, "errors": errors, "weights": weights, "fused": fused}
+        return {"per_block": per_block, "features": x.view(b, v, t, -1), "log_errors": log_err, "errors": errors}
+
+    def fuse_views(self, encoded: dict, r_cw: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """(B,V,T,17,3) mm: the fused pose in every camera frame, from the views weighted by `weights`
+        (B,V,T): their features through the fusion head (`fusion: features`), or their poses."""
+        if self.cfg.fusion == "poses":
+            return fuse(encoded["per_block"][-1].float(), r_cw.float(), weights)
+        feats = encoded["features"].float()
+        fused = (feats * weights[..., None]).sum(dim=1)  # (B,T,D)
+        b, t = fused.shape[:2]
+        world = self.fused_head(fused).view(b, t, N_JOINTS, 3).float() * MM
+        world = world - world[..., :1, :]
+        return torch.einsum("bvji,btkj->bvtki", r_cw.float(), world)  # R_wc = R_cw^T, into every camera
 
 
 def fuse_weights(errors: torch.Tensor, valid: torch.Tensor, eps: float) -> torch.Tensor:
@@ -393,12 +417,12 @@ def loss_fn(model: DeProPoseNet, batch: dict[str, torch.Tensor]) -> tuple[torch.
     images = batch["images"]
     valid = torch.ones(images.shape[:3], dtype=torch.bool, device=images.device)
     # the true errors of the pose branch weight the fusion; the error head learns to predict them
-    out = model(images, batch["k_inv"], batch["r_cw"], valid, true_errors=None)
+    out = model.encode(images, batch["k_inv"], batch["r_cw"])
     gt = batch["gt"]
     final = out["per_block"][-1].float()
     errs = true_errors(final.detach(), gt, batch["root"], batch["k"])
     weights = fuse_weights(errs, valid, cfg.eps)
-    fused = fuse(final, batch["r_cw"], weights)
+    fused = model.fuse_views(out, batch["r_cw"], weights)
     deep = torch.stack([torch.linalg.norm(p.float() - gt, dim=-1).mean() for p in out["per_block"]]).mean()
     fused_err = torch.linalg.norm(fused - gt, dim=-1).mean()
     # L2 on log errors, split into the part relative to the sample's other views (what the fusion
