@@ -126,3 +126,69 @@ def test_stride_fills_the_frames_a_base_model_fails_on_and_they_are_reported_apa
     pooled = (refined["mpjpe_failed_frames"].fillna(0) * refined["n_base_failed"] + refined["mpjpe_answered_frames"].fillna(0) * n_ok) / refined["n_frames"]
     np.testing.assert_allclose(pooled, refined["mpjpe"], rtol=1e-9)
     assert not np.allclose(refined.loc[hit, "mpjpe_failed_frames"], refined.loc[hit, "mpjpe_answered_frames"])
+
+
+# --- box protocol ----------------------------------------------------------------------------------------
+FULL_FRAME = """\
+name: box-detector
+version: "1"
+description: Tiny full-frame benchmark for the box protocol (test fixture).
+paper: "none (test fixture)"
+seed: 3
+source: {kind: synthetic, seconds: 1.0, divisor: 4, seed: 0}
+subjects: [S9]
+actions: [Walking]
+cameras: ["55011271"]
+frame_step: 10
+max_frames: 4
+crop: {mode: full}
+output: {format: png}
+variants:
+  - name: tiny
+    corruptions:
+      - {name: random_erase, severities: [5]}
+"""
+
+
+@pytest.fixture(scope="module")
+def full_frames(tmp_path_factory) -> Path:
+    """Full 1/4-size frames (BlazePose sees the person there), the stored manifest saying box: detector."""
+    root = tmp_path_factory.mktemp("box")
+    (root / "m.yaml").write_text(FULL_FRAME)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_ENV, str(root / "cache"))
+        generate(root / "m.yaml", root / "bench", workers=1, show_progress=False)
+    _rewrite_manifest(root / "bench", box="detector")
+    return root / "bench"
+
+
+def test_box_detector_cuts_crops_with_the_detectors_box_and_no_person_is_a_failed_frame(full_frames: Path, tmp_path: Path):
+    pytest.importorskip("mediapipe")
+    from corrupt_bench.data.crop import person_box, square_box
+    from corrupt_bench.harness.benchmark import Benchmark
+    from corrupt_bench.harness.scoring import CellScorer
+    from corrupt_bench.models.loading import load_detector, load_model
+
+    spec = "fixtures_bench:image_probe"
+    with pytest.raises(UserError, match="box: detector.*needs --detector"):
+        score(spec, full_frames, tmp_path / "none", config={"image_size": 64, "window": 1}, show_progress=False)
+    bench = Benchmark(full_frames)
+    scorer = CellScorer(bench, load_model(spec, config={"image_size": 64, "window": 1}, device="cpu"), "probe", None,
+                        load_detector("blazepose", "cpu"), "cpu", 8, 0, "k", tmp_path / "cache")  # fmt: skip
+    clean = next(c for c in bench.cell_files() if c.corruption == "clean")
+    labels = scorer.labels(clean)
+    boxes = np.stack(labels.df["crop"].to_numpy())
+    truth = square_box(person_box(np.stack(labels.df["joints_2d"].to_numpy()).reshape(-1, 17, 2), 0.15))
+    found = np.isfinite(boxes).all(axis=1)
+    assert found.sum() >= 3  # BlazePose finds the person on the clean full frames
+    side = truth[:, 2] - truth[:, 0]
+    assert (np.abs(boxes[found] - truth[found]).max(axis=1) < 0.25 * side[found]).all()  # the detector's box, near the true one
+
+    summary = score(spec, full_frames, tmp_path / "run", config={"image_size": 64, "window": 1}, detector="blazepose", show_progress=False)
+    df = pd.read_parquet(summary.results)
+    assert (df["box"] == "detector").all()
+    clean_row = df[df["corruption"] == "clean"].iloc[0]
+    assert clean_row["n_base_failed"] == int((~found).sum())
+    erased = df[df["corruption"] == "random_erase"].iloc[0]
+    assert erased["n_base_failed"] > clean_row["n_base_failed"]  # the person erased: found nowhere or less often
+    assert erased["n_nonfinite"] == erased["n_base_failed"]

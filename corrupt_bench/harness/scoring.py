@@ -275,6 +275,7 @@ class CellScorer:
         self.model_fps = getattr(self.spec, "fps", None)
         self.frame_rate = check_frame_rate(self.model_fps, self.timing, name, resample, bench.manifest_path)
         self.resampled = self.model_fps is not None and not same_rate(float(self.model_fps), self.timing.fps)
+        self.cuts = self.spec.kind == "images" and self.timing.box == "detector"  # crops cut with the detector's box
 
     def labels(self, cell: CellFile, detections: bool = True) -> CellLabels:
         """The cell's labels, what the model is fed there and its changed frames; with `detections`,
@@ -285,7 +286,26 @@ class CellScorer:
         changed = self.bench.changed_frames(cell, df)
         if input_2d == "detector" and detections:
             df = self._with_detections(df)
+        if self.cuts and detections:
+            df = self._with_detector_boxes(df)
         return CellLabels(df, input_2d, changed)
+
+    def _with_detector_boxes(self, df):
+        """box: detector: each row's `crop` becomes the square box around the detector's keypoints on the
+        corrupted full frame, grown by the manifest's crop margin (`person_box`, as the generator grows
+        the ground-truth box); NaN where it found no person (a failed frame)."""
+        from corrupt_bench.data.crop import person_box, square_box
+
+        found = self._with_detections(df)
+        kp = stack_column(found, "keypoints_2d", (N_JOINTS, 2), np.float64)
+        conf = stack_column(found, "keypoint_conf", (N_JOINTS,), np.float64) if has_values(found, "keypoint_conf") else np.zeros(kp.shape[:2])
+        seen = np.isfinite(kp).all(axis=-1) & (np.nan_to_num(conf) > 0)
+        boxes = np.full((len(found), 4), np.nan)
+        person = seen.any(axis=1)
+        if person.any():
+            points = np.where(seen[person][..., None], kp[person], np.nan)
+            boxes[person] = square_box(person_box(points, self.timing.crop_margin))
+        return found.assign(crop=list(boxes))
 
     def _with_detections(self, df):
         from corrupt_bench.harness.detections import cached_detections
@@ -331,6 +351,8 @@ class CellScorer:
         none, or every joint of the corrupted keypoints is dropped): the base estimator has no pose
         there, whatever it returns. A multi-view model may answer from the other views: never forced."""
         shape = (len(group.camera_ids), len(group.frames))
+        if self.cuts:  # box: detector: no box where the detector found no person
+            return ~np.isfinite(group.arrays["crop"]).all(axis=-1)
         if self.spec.multi_view or input_2d not in ("detector", "corrupted") or "keypoints_2d" not in group.arrays:
             return np.zeros(shape, bool)
         seen = np.isfinite(group.arrays["keypoints_2d"]).all(axis=-1) & (group.arrays["confidence"] > 0)
@@ -361,7 +383,7 @@ class CellScorer:
         if self.spec.kind == "images" and not has_values(df, "image"):
             raise ValueError("this cell has no images (keypoint-only output or a raw source); image models need a generated benchmark with images")
         rows, joint_rows, predictions = [], [], []
-        groups = build_groups(df, self.spec, labels.input_2d, self.bench.root)
+        groups = build_groups(df, self.spec, labels.input_2d, self.bench.root, cut=self.cuts)
         occlusion_recorded = any(bool(g.arrays["occluded"].any()) for g in groups)  # the corruption hid joints
         for group in groups:
             pred, padded = self.predict_group(cell, group)
@@ -503,8 +525,8 @@ def score(
     grid = bench.grid_inputs(cells)
     if spec.kind == "images" and not any(images for images, _ in grid.values()):
         raise UserError(f"model '{name}' reads images, but no cell of this benchmark has any (keypoint-only output or a raw source)", bench.root)
-    mode = resolve_input_2d(spec.kind, input_2d, detector is not None, grid, name)
     timing = bench.timing()
+    mode = resolve_input_2d(spec.kind, input_2d, detector is not None, grid, name, timing.box)
     frame_rate = check_frame_rate(getattr(spec, "fps", None), timing, name, resample, bench.manifest_path)
     resampled = getattr(spec, "fps", None) is not None and not same_rate(float(spec.fps), timing.fps)
     refiner = load_model(refine, refine_checkpoint, device=device, kind="refiner") if refine is not None else None
