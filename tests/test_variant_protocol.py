@@ -105,7 +105,8 @@ def test_stride_fills_the_frames_a_base_model_fails_on_and_they_are_reported_apa
     prior = save_checkpoint(tmp_path / "stride", "stride", config, StrideRefiner(config, "cpu").module.state_dict())
     cell = {"corruptions": ["temporal_occlusion"], "severities": [5], "show_progress": False}
     base = pd.read_parquet(score(BLIND, occluded, tmp_path / "base", **cell).results)
-    refined = pd.read_parquet(score(BLIND, occluded, tmp_path / "refined", refine="stride", refine_checkpoint=prior, **cell).results)
+    refined = pd.read_parquet(score(BLIND, occluded, tmp_path / "refined", refine="stride", refine_checkpoint=prior, name="blind+stride",
+                                    **cell).results)  # fmt: skip
     key = ["corruption", "severity", "subject", "camera"]
     base = base[base["corruption"] == "temporal_occlusion"].sort_values(key).reset_index(drop=True)
     refined = refined[refined["corruption"] == "temporal_occlusion"].sort_values(key).reset_index(drop=True)
@@ -126,6 +127,17 @@ def test_stride_fills_the_frames_a_base_model_fails_on_and_they_are_reported_apa
     pooled = (refined["mpjpe_failed_frames"].fillna(0) * refined["n_base_failed"] + refined["mpjpe_answered_frames"].fillna(0) * n_ok) / refined["n_frames"]
     np.testing.assert_allclose(pooled, refined["mpjpe"], rtol=1e-9)
     assert not np.allclose(refined.loc[hit, "mpjpe_failed_frames"], refined.loc[hit, "mpjpe_answered_frames"])
+    # the report carries the split: failed_frames.csv per model and grid point, and a line of the summary
+    from corrupt_bench.reports.report import write_report
+
+    write_report([tmp_path / "base", tmp_path / "refined"], tmp_path / "report", reference=BLIND)
+    table = pd.read_csv(tmp_path / "report" / "failed_frames.csv")
+    cell = table[table["corruption"] == "temporal_occlusion"].set_index("model")
+    assert set(cell.index) == {BLIND, "blind+stride"} and (cell["n_base_failed"] == failed).all()
+    assert cell.loc[BLIND, "n_filled"] == 0 and cell.loc["blind+stride", "n_filled"] == failed
+    assert abs(cell.loc[BLIND, "mpjpe_answered_frames"] - 20.0) < 1e-6
+    assert cell.loc["blind+stride", "mpjpe_failed_frames"] < cell.loc[BLIND, "mpjpe_failed_frames"]
+    assert "Failed frames apart" in (tmp_path / "report" / "summary.md").read_text()
 
 
 # --- box protocol ----------------------------------------------------------------------------------------
