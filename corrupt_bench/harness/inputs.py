@@ -44,13 +44,14 @@ def resolve_input_2d(kind: str, requested: str | None, detector_given: bool, gri
         raise UserError(f"unknown --input-2d '{requested}'; allowed: {', '.join(INPUT_2D_MODES)}")
     if kind != "keypoints2d":
         if requested is not None:
-            raise UserError(f"model '{model}' reads {kind}: --input-2d applies to keypoint models only")
+            raise UserError(f"model '{model}' reads {kind}: --input-2d and --detector apply to keypoint models only "
+                            "(--detector also to image models on a benchmark whose manifest says box: detector)")
         if box == "detector" and kind == "images" and not detector_given:
             raise UserError(f"this benchmark's manifest says box: detector: image model '{model}' needs --detector SPEC, the 2D "
                             "detector whose box cuts each person crop from the corrupted full frame")  # fmt: skip
         if detector_given and box != "detector":
-            raise UserError(f"model '{model}' reads {kind}: --detector applies to keypoint models, and to image models on a "
-                            "benchmark whose manifest says box: detector")  # fmt: skip
+            raise UserError(f"model '{model}' reads {kind}: --input-2d and --detector apply to keypoint models only "
+                            "(--detector also to image models on a benchmark whose manifest says box: detector)")
         return None
     if requested == "detector" and not detector_given:
         raise UserError("--input-2d detector needs --detector SPEC (a built-in detector, a detector checkpoint or package.module:factory)")

@@ -5,8 +5,9 @@ encoding (a unit ray direction per crop pixel, from the crop-adjusted intrinsics
 orientation, space-to-depth down to the token grid, concatenated with the tokens and projected) ->
 a per-view temporal transformer with a pose head after every block (deep supervision) -> adaptive
 multi-view fusion as the paper does it: w_v = 1 / (e_proj + e_abs + eps), normalised over views,
-weighs the per-view temporal FEATURES; a fusion head regresses the world-oriented root-relative pose
-from the fused features, rotated back into every camera. `fusion: poses` (an ablation) instead
+weighs the per-view temporal FEATURES (scalar channels, and vector channels rotated from each camera
+to world orientation so that the views' features share one frame); a fusion head regresses the
+world-oriented root-relative pose from the fused features, rotated back into every camera. `fusion: poses` (an ablation) instead
 averages the per-view poses rotated to world orientation with the same weights.
 
 Deviation (stated in the model card): the released code computes e_proj / e_abs from ground truth at
@@ -74,6 +75,7 @@ class DeProPoseConfig(BaseModel):
     error_hidden: int = 64
     eps: float = 1.0  # added to e_proj + e_abs (units: px + mm)
     fusion: Literal["features", "poses"] = "features"  # the paper's feature fusion, or pose-level (ablation)
+    fusion_vectors: int = 32  # 3D vector channels per view feature (rotated to world orientation before fusion)
     train: TrainConfig = Field(default_factory=TrainConfig)
 
 
@@ -151,8 +153,9 @@ class DeProPoseNet(nn.Module):
         )
         nn.init.constant_(self.error_head[-1].bias, 3.0)  # log1p of errors of tens of px / mm
         if cfg.fusion == "features":  # the fused features -> the world-oriented pose
-            d = cfg.temporal_dim
-            self.fused_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, N_JOINTS * 3))
+            d, k = cfg.temporal_dim, cfg.fusion_vectors
+            self.vector_proj = nn.Linear(d, 3 * k)  # a view's vector features, in its camera frame
+            self.fused_head = nn.Sequential(nn.LayerNorm(d + k), nn.Linear(d + k, d), nn.GELU(), nn.Linear(d, N_JOINTS * k))
 
     def view_features(self, images: torch.Tensor, k_inv: torch.Tensor, r_cw: torch.Tensor) -> torch.Tensor:
         """(B,V,T,3,S,S), (B,V,T,3,3), (B,V,3,3) -> per-frame features (B,V,T,D)."""
@@ -208,10 +211,18 @@ class DeProPoseNet(nn.Module):
         (B,V,T): their features through the fusion head (`fusion: features`), or their poses."""
         if self.cfg.fusion == "poses":
             return fuse(encoded["per_block"][-1].float(), r_cw.float(), weights)
-        feats = encoded["features"].float()
-        fused = (feats * weights[..., None]).sum(dim=1)  # (B,T,D)
-        b, t = fused.shape[:2]
-        world = self.fused_head(fused).view(b, t, N_JOINTS, 3).float() * MM
+        feats = encoded["features"].float()  # (B,V,T,D)
+        b, v, t = feats.shape[:3]
+        k = self.cfg.fusion_vectors
+        vectors = self.vector_proj(feats).view(b, v, t, k, 3)
+        vectors = torch.einsum("bvij,bvtkj->bvtki", r_cw.float(), vectors)  # to world orientation
+        w = weights[..., None]
+        scalars = (feats * w).sum(dim=1)  # (B,T,D)
+        vectors = (vectors * w[..., None]).sum(dim=1)  # (B,T,K,3)
+        # the head mixes the fused vector channels into joints with coefficients read from the fused
+        # scalar channels and the vectors' lengths (both independent of the world's orientation)
+        mix = self.fused_head(torch.cat([scalars, torch.linalg.vector_norm(vectors, dim=-1)], dim=-1)).view(b, t, N_JOINTS, k)
+        world = torch.einsum("btjk,btki->btji", mix, vectors) * MM / k
         world = world - world[..., :1, :]
         return torch.einsum("bvji,btkj->bvtki", r_cw.float(), world)  # R_wc = R_cw^T, into every camera
 
