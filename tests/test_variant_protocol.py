@@ -204,3 +204,36 @@ def test_box_detector_cuts_crops_with_the_detectors_box_and_no_person_is_a_faile
     erased = df[df["corruption"] == "random_erase"].iloc[0]
     assert erased["n_base_failed"] > clean_row["n_base_failed"]  # the person erased: found nowhere or less often
     assert erased["n_nonfinite"] == erased["n_base_failed"]
+
+
+# --- DTF on a keypoint-only benchmark with missing joints ---------------------------------------------------
+KEYPOINTS_ONLY = """\
+name: dtf-missing-joints
+version: "1"
+description: Keypoint-only benchmark with dropped joints at the full 50 fps (test fixture).
+paper: "none (test fixture)"
+seed: 5
+source: {kind: synthetic, seconds: 1.0, divisor: 16, seed: 0}
+subjects: [S9]
+actions: [Walking]
+cameras: ["54138969"]
+frame_step: 1
+max_frames: 30
+output: {format: keypoints}
+variants:
+  - name: dtf
+    corruptions:
+      - {name: joint_dropout, severities: [3]}
+"""
+
+
+def test_dtf_scores_on_a_keypoint_only_benchmark_with_missing_joints_at_its_rate(tmp_path: Path):
+    (tmp_path / "m.yaml").write_text(KEYPOINTS_ONLY)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_ENV, str(tmp_path / "cache"))
+        generate(tmp_path / "m.yaml", tmp_path / "bench", workers=1, show_progress=False)
+    df = pd.read_parquet(score("dtf", tmp_path / "bench", tmp_path / "run", show_progress=False).results)
+    dropped = df[df["corruption"] == "joint_dropout"]
+    assert len(dropped) == 1 and dropped["input_2d"].iloc[0] == "corrupted" and dropped["frame_rate"].iloc[0] == "50 fps"
+    assert np.isfinite(dropped["mpjpe"]).all() and (dropped["n_nonfinite"] == 0).all() and (df["n_frames"] == 30).all()
+    assert (dropped["n_padded_frames"] == 24).all()  # 30 frames in windows of 27
