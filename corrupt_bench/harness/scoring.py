@@ -527,10 +527,10 @@ def score(
         raise UserError(f"model '{name}' reads images, but no cell of this benchmark has any (keypoint-only output or a raw source)", bench.root)
     timing = bench.timing()
     mode = resolve_input_2d(spec.kind, input_2d, detector is not None, grid, name, timing.box)
-    frame_rate = check_frame_rate(getattr(spec, "fps", None), timing, name, resample, bench.manifest_path)
-    resampled = getattr(spec, "fps", None) is not None and not same_rate(float(spec.fps), timing.fps)
     refiner = load_model(refine, refine_checkpoint, device=device, kind="refiner") if refine is not None else None
     loaded_detector = load_detector(detector, device) if detector is not None else None
+    frame_rate = check_frame_rate(getattr(spec, "fps", None), timing, name, resample, bench.manifest_path)
+    resampled = getattr(spec, "fps", None) is not None and not same_rate(float(spec.fps), timing.fps)
     key = run_key(loaded, bench, refiner, loaded_detector, mode, resampled)
 
     out.mkdir(parents=True, exist_ok=True)

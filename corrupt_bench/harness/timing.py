@@ -60,7 +60,8 @@ class Timing:
         return np.asarray(frames, np.int64) % self.eval_step == 0
 
 
-def _field(manifest: dict, key: str, default: Any, path: Path | None) -> Any:
+def _field(manifest: dict, key: str, default: Any) -> Any:
+    """A stored manifest's field; its default where missing or null."""
     return manifest[key] if key in manifest and manifest[key] is not None else default
 
 
@@ -72,20 +73,23 @@ def read_timing(manifest: Any, path: Path | None = None) -> Timing:
         return Timing()
     if not isinstance(manifest, dict):
         raise UserError("stored manifest is not a mapping", path)
-    source = _field(manifest, "source", {}, path)
-    fps = source.get("fps") if isinstance(source, dict) else None
-    frame_step = _field(manifest, "frame_step", 1, path)
+    source = _field(manifest, "source", {})
+    if not isinstance(source, dict):
+        raise UserError(f"source must be a mapping, got {source!r}", path)
+    fps = _field(source, "fps", None)
+    frame_step = _field(manifest, "frame_step", 1)
     if isinstance(frame_step, bool) or not isinstance(frame_step, int) or frame_step < 1:
         raise UserError(f"frame_step must be a positive integer, got {frame_step!r}", path)
-    eval_step = _field(manifest, "eval_step", frame_step, path)
+    eval_step = _field(manifest, "eval_step", frame_step)
     if isinstance(eval_step, bool) or not isinstance(eval_step, int) or eval_step < 1 or eval_step % frame_step:
         raise UserError(f"eval_step must be a positive multiple of frame_step ({frame_step}), got {eval_step!r}", path)
-    box = _field(manifest, "box", "gt", path)
+    box = _field(manifest, "box", "gt")
     if box not in BOX_PROTOCOLS:
         raise UserError(f"box must be one of {', '.join(BOX_PROTOCOLS)}, got {box!r}", path)
-    crop = _field(manifest, "crop", {}, path)
-    crop = crop if isinstance(crop, dict) else {}
-    mode, margin = crop.get("mode", "person"), crop.get("margin", 0.15)
+    crop = _field(manifest, "crop", {})
+    if not isinstance(crop, dict):
+        raise UserError(f"crop must be a mapping, got {crop!r}", path)
+    mode, margin = _field(crop, "mode", "person"), _field(crop, "margin", 0.15)
     if box == "detector" and mode != "full":
         raise UserError("box: detector needs crop mode 'full' (the detector's box is cut from the whole frame)", path)
     if fps is not None and (isinstance(fps, bool) or not isinstance(fps, int | float) or not 0 < fps < 10_000):
