@@ -1,6 +1,7 @@
 """Train every reference model's tiny config on a synthetic source and print how well it does.
 
     python benchmarks/train_tiny.py [--data DIR] [--work DIR] [--models detector2d,tcn-lifter] [--threads 2]
+                                    [--config deprope=PATH.yaml]   (another config than tiny, e.g. an ablation)
 
 Writes the synthetic source into `--data` if it is not there yet (resumable), trains each model's
 `baselines/<name>/tiny.yaml` into `--work/<name>` (an existing finished run is reused), and prints on
@@ -45,6 +46,7 @@ class Context:
     work: Path
     device: str = "cpu"
     eval_frames: int = 100
+    configs: dict[str, str] = field(default_factory=dict)  # model -> config file used instead of tiny
     timings: dict[str, float] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict)
 
@@ -57,7 +59,7 @@ class Context:
         key = ("ckpt", name)
         if key not in self._cache:
             t0 = time.perf_counter()
-            cfg = load_config(name, config)
+            cfg = load_config(name, self.configs.get(name, config))
             if _finished(out, cfg):  # reuse without calling the trainer (which would load its data first)
                 result = None
             else:
@@ -289,6 +291,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-frames", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--config", action="append", default=[], help="MODEL=PATH: train MODEL with this config file instead of tiny")
     args = parser.parse_args(argv)
 
     import torch
@@ -299,7 +302,8 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     write_synthetic(args.data, subjects=SYNTH["subjects"], actions=SYNTH["actions"] or ACTIONS,
                     seconds=SYNTH["seconds"], divisor=SYNTH["divisor"], seed=SYNTH["seed"], workers=args.threads)
-    ctx = Context(args.data, args.work, args.device, args.eval_frames)
+    configs = dict(item.split("=", 1) for item in args.config)
+    ctx = Context(args.data, args.work, args.device, args.eval_frames, configs)
     ctx.timings["synthetic source"] = time.perf_counter() - t0
     rows: list[Row] = []
     for name in args.models.split(","):

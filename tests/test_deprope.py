@@ -89,6 +89,32 @@ def test_fusion_of_consistent_views_returns_them_and_drops_invalid_views():
     torch.testing.assert_close(D.fuse(per_view, r_cw, w), per_view)
 
 
+@pytest.mark.parametrize("fusion", ["features", "poses"])
+def test_fused_pose_is_one_world_pose_and_an_invalid_view_does_not_reach_it(fusion):
+    """Both fusions return the same world-oriented pose in every camera; a view marked invalid (weight
+    0) changes nothing, whatever its crops hold (feature fusion weighs the views' features)."""
+    torch.manual_seed(0)
+    cfg = D.parse_config({**MICRO, "fusion": fusion})
+    net = D.DeProPoseNet(cfg).eval()
+    cams = [get_camera("S9", c) for c in CAMERA_IDS]
+    rng = np.random.default_rng(1)
+    images = torch.as_tensor(rng.normal(size=(2, 4, 2, 3, 32, 32)), dtype=torch.float32)
+    k_inv = torch.as_tensor(np.stack([np.linalg.inv(crop_intrinsics(c, np.array([0.0, 0.0, 900.0, 900.0]), 32)) for c in cams]),
+                            dtype=torch.float32)[None, :, None].expand(2, 4, 2, 3, 3)  # fmt: skip
+    r_cw = torch.as_tensor(np.stack([c.R.T for c in cams]), dtype=torch.float32)[None].expand(2, 4, 3, 3)
+    valid = torch.ones(2, 4, 2, dtype=torch.bool)
+    valid[:, 3] = False
+    with torch.no_grad():
+        out = net(images, k_inv, r_cw, valid)
+        world = torch.einsum("bvij,bvtkj->bvtki", r_cw, out["fused"])
+        torch.testing.assert_close(world, world[:, :1].expand_as(world), atol=1e-3, rtol=1e-4)
+        assert torch.all(out["weights"][:, 3] == 0)
+        other = images.clone()
+        other[:, 3] = torch.as_tensor(rng.normal(size=(2, 2, 3, 32, 32)), dtype=torch.float32)
+        torch.testing.assert_close(net(other, k_inv, r_cw, valid)["fused"], out["fused"])
+    assert hasattr(net, "fused_head") == (fusion == "features")
+
+
 def test_training_lowers_the_loss(trained):
     rows = list(csv.DictReader(open(trained / "train_log.csv")))
     assert len(rows) == MICRO["train"]["epochs"]
@@ -148,7 +174,8 @@ def test_score_runs_the_trained_model_on_a_generated_image_benchmark(trained, tm
     bench = tmp_path / "demo-weak-sync"
     generate("demo-weak-sync", bench, show_progress=False, cache=tmp_path / "cache")
     result = CliRunner().invoke(app, ["score", "--model", "deprope", "--checkpoint", str(trained), "--benchmark",
-                                      str(bench), "--out", str(tmp_path / "run"), "--device", "cpu", "--workers", "0"])
+                                      str(bench), "--out", str(tmp_path / "run"), "--device", "cpu", "--workers", "0",
+                                      "--resample"])  # the micro model trains at 50/4 fps; the variant is at 50
     assert result.exit_code == 0, result.output
     df = pd.read_parquet(tmp_path / "run" / "results.parquet")
     assert len(df) > 0 and df["error"].isna().all() and set(df["model"]) == {"deprope"}

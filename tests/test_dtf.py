@@ -20,36 +20,48 @@ MICRO = {
 # ---------------------------------------------------------------------------------------- filler
 
 
-def test_fill_occluded_hand_made_sequence():
-    t, window = 7, 2
+def test_fill_occluded_follows_the_papers_confidence_rule_on_a_hand_made_sequence():
+    """Past neighbour at distance d: c_src - d / fp; future: c_src - d / ff (fp = 4, ff = 2 here)."""
+    t, past, future = 9, 4, 2
     xy = np.zeros((t, 2, 2))
     xy[:, 0] = np.arange(t)[:, None] * [1.0, 10.0]  # joint 0 at (f, 10 f) in frame f
     xy[:, 1] = np.arange(t)[:, None] * [-1.0, 5.0]
     conf = np.zeros((t, 2))
-    conf[0, 0], conf[3, 0] = 0.8, 0.6  # joint 0 visible only in frames 0 and 3
-    conf[:, 1] = 0.9
-    xy[2, 1] = np.nan  # joint 1: a NaN coordinate with a positive confidence is missing too
+    conf[0, 0], conf[3, 0] = 1.0, 0.9  # joint 0 visible only in frames 0 and 3
+    conf[:, 1] = [0.8, 0.9, 0.6, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7]
+    xy[1, 1] = np.nan  # joint 1, frame 1: a NaN coordinate with a positive confidence is missing too
     xy[5, 0] = np.nan  # garbage under a missing joint must not leak
 
-    out_xy, out_c = dtf.fill_occluded(xy, conf, window)
+    out_xy, out_c = dtf.fill_occluded(xy, conf, past, future)
 
-    f = 1.0 - 1 / 3  # distance 1 with window 2
-    g = 1.0 - 2 / 3  # distance 2
-    expected_src = {0: 0, 1: 0, 2: 3, 3: 3, 4: 3, 5: 3}  # frame 2: past frame 1 missing -> future frame 3
-    expected_conf = {0: 0.8, 1: 0.8 * f, 2: 0.6 * f, 3: 0.6, 4: 0.6 * f, 5: 0.6 * g}
-    for frame, src in expected_src.items():
+    # frame: (source frame, confidence) of joint 0, worked out by hand
+    expected = {
+        0: (0, 1.0),  # visible
+        1: (0, 1.0 - 1 / 4),  # past neighbour at 1 (the future one, frame 2, is missing)
+        2: (3, 0.9 - 1 / 2),  # past frame 1 missing: the future neighbour at 1, reduced by 1/ff
+        3: (3, 0.9),  # visible
+        4: (3, 0.9 - 1 / 4),  # past at 1
+        5: (3, 0.9 - 2 / 4),  # past at 2
+        6: (3, 0.9 - 3 / 4),  # past at 3 (frame 3 is the nearest; the future is beyond ff)
+        7: (3, 0.0),  # past at 4 = fp: 0.9 - 1 floored at 0
+    }
+    for frame, (src, c) in expected.items():
         np.testing.assert_array_equal(out_xy[frame, 0], [src, 10.0 * src])
-        assert out_c[frame, 0] == pytest.approx(expected_conf[frame], abs=1e-12)
-    # frame 6: nearest visible frame 3 is 3 > window frames away -> zeros, confidence 0
-    np.testing.assert_array_equal(out_xy[6, 0], [0.0, 0.0])
-    assert out_c[6, 0] == 0.0
-    # joint 1: frame 2 filled from the past (frame 1) at equal distance; all others unchanged
-    np.testing.assert_array_equal(out_xy[2, 1], [-1.0, 5.0])
-    assert out_c[2, 1] == pytest.approx(0.9 * f)
-    keep = [0, 1, 3, 4, 5, 6]
+        assert out_c[frame, 0] == pytest.approx(c, abs=1e-12)
+    # frame 8: frame 3 is 5 > fp frames back, nothing ahead -> zeros, confidence 0
+    np.testing.assert_array_equal(out_xy[8, 0], [0.0, 0.0])
+    assert out_c[8, 0] == 0.0
+    # joint 1, frame 1: past (frame 0) and future (frame 2) neighbours both visible at distance 1:
+    # the mean of their coordinates and of their reduced confidences
+    np.testing.assert_allclose(out_xy[1, 1], [-1.0, 5.0])
+    assert out_c[1, 1] == pytest.approx(((0.8 - 1 / 4) + (0.6 - 1 / 2)) / 2)
+    keep = [0, 2, 3, 4, 5, 6, 7, 8]
     np.testing.assert_array_equal(out_xy[keep, 1], xy[keep, 1])
     np.testing.assert_array_equal(out_c[keep, 1], conf[keep, 1])
     assert np.isfinite(out_xy).all()
+    # one window for both sides by default
+    sym_xy, sym_c = dtf.fill_occluded(xy, conf, 2)
+    assert sym_c[2, 0] == pytest.approx(0.9 - 1 / 2) and sym_c[4, 0] == pytest.approx(0.9 - 1 / 2)
 
 
 def test_fill_occluded_batches_like_single_sequences():

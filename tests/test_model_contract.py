@@ -199,7 +199,7 @@ def test_predictor_on_the_batches_the_harness_builds(name, benches, tmp_path):
 
     expected = set(BATCH_KEYS)
     expected |= {"keypoints_2d", "confidence"} if spec.kind == "keypoints2d" else {"images"}
-    expected |= {"joints_3d_cam"} if spec.needs_ground_truth else set()
+    expected |= {"joints_3d_cam", "occluded"} if spec.needs_ground_truth else set()
     assert set(batch) == expected  # no label the model did not ask for
     assert batch["frames"].shape == batch["pad"].shape == (b, t) and batch["view_valid"].shape == (b, v, t)
     assert batch["crop"].shape == (b, v, t, 4) and len(batch["cameras"]) == len(batch["camera_ids"]) == v

@@ -75,6 +75,7 @@ class Benchmark:
                 ) from None
         self._lock_digest: str | None = None
         self._divisor: int | None = None
+        self._manifest: dict | None = None
         self._files: dict[str, str] | None = None
 
     # -- identity ----------------------------------------------------------------------------------
@@ -250,17 +251,38 @@ class Benchmark:
     def _synthetic_divisor(self) -> int:
         if self._divisor is None:
             self._divisor = 1
-            path = self.root / MANIFEST_FILE
-            if path.is_file():
+            manifest = self.stored_manifest()
+            source = manifest.get("source") if isinstance(manifest, dict) else None
+            if isinstance(source, dict) and source.get("kind") == "synthetic":
+                from corrupt_bench.data.synth import DEFAULT_DIVISOR
+
+                self._divisor = int(source.get("divisor", DEFAULT_DIVISOR))
+        return self._divisor
+
+    @property
+    def manifest_path(self) -> Path:
+        """Where a generated benchmark stores its manifest (`layout.MANIFEST_NAME`)."""
+        return self.root / MANIFEST_FILE
+
+    def stored_manifest(self) -> dict:
+        """The stored manifest as read through `safe_yaml` ({} when the benchmark has none: a source
+        folder, or a benchmark written without one)."""
+        if self._manifest is None:
+            self._manifest = {}
+            if self.manifest_path.is_file():
                 from corrupt_bench.safe_yaml import load_yaml
 
-                manifest = load_yaml(path, "stored manifest")
-                source = manifest.get("source") if isinstance(manifest, dict) else None
-                if isinstance(source, dict) and source.get("kind") == "synthetic":
-                    from corrupt_bench.data.synth import DEFAULT_DIVISOR
+                manifest = load_yaml(self.manifest_path, "stored manifest")
+                if not isinstance(manifest, dict):
+                    raise UserError("stored manifest is not a mapping", self.manifest_path)
+                self._manifest = manifest
+        return self._manifest
 
-                    self._divisor = int(source.get("divisor", DEFAULT_DIVISOR))
-        return self._divisor
+    def timing(self):
+        """The benchmark's time and box protocol (`harness.timing.Timing`) from its stored manifest."""
+        from corrupt_bench.harness.timing import read_timing
+
+        return read_timing(self.stored_manifest(), self.manifest_path)
 
     def image_path(self, relative: str) -> Path:
         """Absolute path of an image named in the labels (refuses paths outside the benchmark)."""

@@ -43,6 +43,7 @@ def register(app: typer.Typer) -> None:
         address: str | None = typer.Option(None, "--address", help="Ray cluster address (auto, host:6379, ray://host:10001); default: a local Ray runtime."),
         force: bool = typer.Option(False, "--force", help="Recompute every cell (and its detections), finished or not."),
         save_predictions: bool = typer.Option(False, "--save-predictions", help="Write each cell's predicted poses (OUT/predictions/<run key>/, parquet)."),
+        resample: bool = typer.Option(False, "--resample", help="Feed a temporal model whose declared frame rate differs from the benchmark's input resampled to its rate (stated in every row); without it that is an error naming the remedy."),
         from_predictions: Path | None = typer.Option(None, "--from-predictions", help="Re-score the predictions a run saved (its folder) against --benchmark, without the model."),
     ) -> None:
         """Score a model on every cell of a benchmark; writes OUT/results.parquet (one row per sequence and camera)."""
@@ -86,7 +87,7 @@ def register(app: typer.Typer) -> None:
                 model, benchmark, out, checkpoint=checkpoint, config=model_config, name=name,
                 corruptions=_split(corruptions), severities=sev, variants=_split(variants), detector=detector,
                 input_2d=input_2d, refine=refine, refine_checkpoint=refine_checkpoint, device=device, batch_size=batch_size,
-                workers=workers, force=force, save_predictions=save_predictions, executor=runner,
+                workers=workers, force=force, save_predictions=save_predictions, resample=resample, executor=runner,
             )  # fmt: skip
         typer.echo(
             f"{summary.n_cells} cells: {summary.n_computed} computed ({summary.n_failed} failed), "

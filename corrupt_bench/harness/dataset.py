@@ -26,6 +26,7 @@ class Group:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     image_paths: np.ndarray | None = None  # (V, N) object: absolute path or None
     image_hw: tuple[int, int] | None = None
+    cut: bool = False  # images are full frames: cut each person crop with `arrays["crop"]` (box: detector)
 
 
 def stack_column(df, column: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
@@ -53,7 +54,7 @@ def has_values(df, column: str) -> bool:
     return column in df.columns and bool(df[column].notna().any())
 
 
-def build_groups(df, spec: InputSpec, input_2d: str | None, image_root: Path | None = None) -> list[Group]:
+def build_groups(df, spec: InputSpec, input_2d: str | None, image_root: Path | None = None, cut: bool = False) -> list[Group]:
     """Groups of one label table (sorted by camera, frame). `input_2d`: what the cell feeds a keypoint
     model (`harness.inputs.ROW_INPUTS`: 'corrupted' | 'detector' | 'gt' | 'labels'), or 'images' / None.
 
@@ -68,15 +69,15 @@ def build_groups(df, spec: InputSpec, input_2d: str | None, image_root: Path | N
             common &= set(per_cam[c]["frame"])
         frames = np.array(sorted(common), dtype=np.int64)
         tables = [per_cam[c].set_index("frame").loc[frames].reset_index() for c in cameras]
-        return [_group(tuple(cameras), frames, tables, spec, input_2d, image_root)]
+        return [_group(tuple(cameras), frames, tables, spec, input_2d, image_root, cut)]
     groups = []
     for c in cameras:
         table = per_cam[c].drop_duplicates("frame").reset_index(drop=True)
-        groups.append(_group((c,), table["frame"].to_numpy(np.int64), [table], spec, input_2d, image_root))
+        groups.append(_group((c,), table["frame"].to_numpy(np.int64), [table], spec, input_2d, image_root, cut))
     return groups
 
 
-def _group(cameras, frames, tables, spec: InputSpec, input_2d, image_root) -> Group:
+def _group(cameras, frames, tables, spec: InputSpec, input_2d, image_root, cut: bool = False) -> Group:
     arrays: dict[str, list[np.ndarray]] = {k: [] for k in ("joints_3d_cam", "occluded", "view_valid", "crop", "keypoints_2d", "confidence")}
     for t in tables:
         n = len(t)
@@ -92,7 +93,7 @@ def _group(cameras, frames, tables, spec: InputSpec, input_2d, image_root) -> Gr
             conf = stack_column(t, "keypoint_conf", (N_JOINTS,)) if has_values(t, "keypoint_conf") else np.ones((n, N_JOINTS), np.float32)
             arrays["confidence"].append(np.nan_to_num(conf, nan=0.0))
     out = {k: np.stack(v) for k, v in arrays.items() if v}
-    group = Group(tuple(cameras), frames, out)
+    group = Group(tuple(cameras), frames, out, cut=cut)
     if spec.kind == "images":
         paths = np.empty((len(tables), len(frames)), dtype=object)
         for v, t in enumerate(tables):
@@ -112,6 +113,20 @@ def _image_path(root: Path | None, relative: str) -> str:
     if root is None:
         raise UserError(f"image '{relative}' named but no benchmark folder to read it from")
     return str(confined(root, *relative.split("/")))
+
+
+def resample_group(group: Group, positions: np.ndarray) -> Group:
+    """The group seen at fractional frame `positions` (another frame rate, `harness.timing`): 2D
+    keypoints and confidences linearly interpolated, every other input (images, crops, validity, labels)
+    from the nearest frame; `frames` the nearest source frame indices."""
+    from corrupt_bench.harness.timing import interpolate_frames
+
+    nearest = np.clip(np.round(positions).astype(np.int64), 0, len(group.frames) - 1)
+    arrays = {}
+    for k, v in group.arrays.items():
+        arrays[k] = interpolate_frames(v, positions).astype(v.dtype) if k in ("keypoints_2d", "confidence") else v[:, nearest]
+    paths = group.image_paths[:, nearest] if group.image_paths is not None else None
+    return Group(group.camera_ids, group.frames[nearest], arrays, paths, group.image_hw, group.cut)
 
 
 def window_starts(n_frames: int, window: int) -> list[int]:
@@ -143,6 +158,7 @@ class WindowDataset:
             sample["confidence"] = g.arrays["confidence"][:, idx]
         if self.spec.needs_ground_truth:
             sample["joints_3d_cam"] = g.arrays["joints_3d_cam"][:, idx]
+            sample["occluded"] = g.arrays["occluded"][:, idx]
         if self.spec.kind == "images":
             sample["images"] = np.stack([np.stack([self._image(v, j) for j in idx]) for v in range(len(g.camera_ids))])
         return sample
@@ -152,13 +168,18 @@ class WindowDataset:
 
         size = self.spec.image_size
         path = self.group.image_paths[view, index] if self.group.image_paths is not None else None
-        if path is None:  # dropped view or keypoint-only output: a black frame
+        box = self.group.arrays["crop"][view, index] if self.group.cut else None
+        if path is None or (box is not None and not np.isfinite(box).all()):  # no image, or no person found: a black frame
             h, w = (size, size) if size else (self.group.image_hw or (256, 256))
             return np.zeros((h, w, 3), np.uint8)
         image = cv2.imread(path, cv2.IMREAD_COLOR)
         if image is None:
             raise OSError(f"{path}: cannot read image")
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        if box is not None:  # box: detector: the person crop is cut here, with the detector's box
+            from corrupt_bench.data.crop import crop_image
+
+            return crop_image(image, np.asarray(box, np.float64), size or 256)
         if size and image.shape[:2] != (size, size):
             image = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
         return image

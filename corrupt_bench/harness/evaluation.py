@@ -118,3 +118,28 @@ def sequence_metrics(pred: Any, gt: Any, occluded: Any | None = None, occlusion_
             full[index] = values.mean(axis=0)
             per_joint[name] = full
     return row, per_joint
+
+
+FRAME_SPLIT_COLUMNS = ("n_base_failed", "n_filled", "mpjpe_failed_frames", "mpjpe_answered_frames")
+
+
+def failed_frame_split(pred: Any, gt: Any, base_failed: Any | None, joints: tuple[int, ...] = ALL_JOINTS) -> dict:
+    """The failed frames apart from the others: `n_base_failed` frames where the base estimator gave no
+    pose, `n_filled` of them that the final prediction (a refiner's) answers, and the MPJPE (failed
+    frames penalised as in `PENALTY_RULE`) over the base estimator's failed frames and over its
+    answered frames (NaN where there are none). `base_failed` None: the base is the final prediction."""
+    joints = tuple(joints)
+    index = list(joints)
+    pred = np.asarray(pred, np.float64)
+    answered = answered_frames(pred, joints)
+    failed = ~answered if base_failed is None else np.asarray(base_failed, bool)
+    gt = root_relative(np.asarray(gt, np.float64))[:, index]
+    penalty = np.linalg.norm(gt, axis=-1)
+    values, _ = _elements(METRICS["mpjpe"], root_relative(np.where(answered[:, None, None], pred, 0.0))[:, index], gt, answered, penalty)
+    per_frame = values.mean(axis=1) if values.size else np.zeros(len(pred))
+    return {
+        "n_base_failed": int(failed.sum()),
+        "n_filled": int((failed & answered).sum()),
+        "mpjpe_failed_frames": _mean(per_frame, failed),
+        "mpjpe_answered_frames": _mean(per_frame, ~failed),
+    }

@@ -35,14 +35,23 @@ ROW_INPUTS: Mapping[str, str] = {
 GridInputs = Mapping[tuple[str, str, int], tuple[bool, bool]]  # (variant, corruption, severity) -> (has images, has keypoints)
 
 
-def resolve_input_2d(kind: str, requested: str | None, detector_given: bool, grid: GridInputs, model: str) -> str | None:
+def resolve_input_2d(kind: str, requested: str | None, detector_given: bool, grid: GridInputs, model: str,
+                     box: str = "gt") -> str | None:  # fmt: skip
     """The run's 2D input mode of a model consuming `kind` (None for an image model), or a UserError
-    before anything is written."""
+    before anything is written. `box` is the benchmark's box protocol (`harness.timing`): with
+    `detector`, an image model's person crops are cut with a 2D detector's box, which must be given."""
     if requested is not None and requested not in INPUT_2D_MODES:
         raise UserError(f"unknown --input-2d '{requested}'; allowed: {', '.join(INPUT_2D_MODES)}")
     if kind != "keypoints2d":
-        if requested is not None or detector_given:
-            raise UserError(f"model '{model}' reads {kind}: --input-2d and --detector apply to keypoint models only")
+        if requested is not None:
+            raise UserError(f"model '{model}' reads {kind}: --input-2d and --detector apply to keypoint models only "
+                            "(--detector also to image models on a benchmark whose manifest says box: detector)")
+        if box == "detector" and kind == "images" and not detector_given:
+            raise UserError(f"this benchmark's manifest says box: detector: image model '{model}' needs --detector SPEC, the 2D "
+                            "detector whose box cuts each person crop from the corrupted full frame")  # fmt: skip
+        if detector_given and box != "detector":
+            raise UserError(f"model '{model}' reads {kind}: --input-2d and --detector apply to keypoint models only "
+                            "(--detector also to image models on a benchmark whose manifest says box: detector)")
         return None
     if requested == "detector" and not detector_given:
         raise UserError("--input-2d detector needs --detector SPEC (a built-in detector, a detector checkpoint or package.module:factory)")

@@ -53,8 +53,23 @@ from corrupt_bench.harness.dataset import (
     iterate_batches,
     stack_column,
 )
-from corrupt_bench.harness.evaluation import ANSWERED_PREFIX, joint_set_label, sequence_metrics
+from corrupt_bench.harness.evaluation import (
+    ANSWERED_PREFIX,
+    FRAME_SPLIT_COLUMNS,
+    answered_frames,
+    failed_frame_split,
+    joint_set_label,
+    sequence_metrics,
+)
 from corrupt_bench.harness.inputs import cell_input_2d, resolve_input_2d
+from corrupt_bench.harness.timing import (
+    PADDING,
+    PADDING_NOTE,
+    RESAMPLING_NOTE,
+    check_frame_rate,
+    resample_positions,
+    same_rate,
+)
 from corrupt_bench.io import atomic_write_json, atomic_write_parquet, confined
 from corrupt_bench.layout import (
     CELLS_DIR,
@@ -69,7 +84,6 @@ from corrupt_bench.layout import (
     RUN_INFO_NAME,
     prediction_path,
 )
-from corrupt_bench.layout import H36M_FPS as FPS
 from corrupt_bench.models.loading import FACTORY_SPEC, LoadedModel, load_detector, load_model, resolve_device
 from corrupt_bench.models.protocol import ALL_JOINTS, InputSpec
 
@@ -87,6 +101,11 @@ ROW_COLUMNS = (
     "n_nonfinite",
     "coverage",
     "n_changed_frames",
+    "frame_rate",
+    "padding",
+    "n_padded_frames",
+    "box",
+    *FRAME_SPLIT_COLUMNS,
     *METRIC_COLUMNS,
     *ANSWERED_COLUMNS,
     "error",
@@ -95,6 +114,9 @@ ROW_COLUMNS = (
     "benchmark",
     "run_key",
 )
+
+
+NUMERIC_EXTRA = (*FRAME_SPLIT_COLUMNS, "n_padded_frames")
 
 
 @dataclass(frozen=True)
@@ -157,9 +179,11 @@ def model_key(loaded: LoadedModel | None) -> str:
     return _digest(loaded.identity, code) if code else loaded.identity
 
 
-def run_key(model: LoadedModel, bench: Benchmark, refiner: LoadedModel | None, detector: LoadedModel | None, input_2d: str | None) -> str:
+def run_key(model: LoadedModel, bench: Benchmark, refiner: LoadedModel | None, detector: LoadedModel | None, input_2d: str | None,
+            resample: bool = False) -> str:  # fmt: skip
     """The key of a run (see the module docstring); the same on the driver and on every worker."""
-    return _digest(model_key(model), bench.lock_digest, model_key(refiner), model_key(detector), input_2d or "")
+    parts = [model_key(model), bench.lock_digest, model_key(refiner), model_key(detector), input_2d or ""]
+    return _digest(*parts, "resample") if resample else _digest(*parts)
 
 
 # --- one cell -----------------------------------------------------------------------------------------
@@ -203,24 +227,35 @@ class CellLabels:
 
 def camera_rows(model: str, cell: CellFile, labels: CellLabels, camera: str, frames: np.ndarray, pred: np.ndarray,
                 gt: np.ndarray, occluded: np.ndarray, occlusion_recorded: bool, joints: tuple[int, ...],
-                error: str | None = None) -> tuple[dict, list[dict]]:  # fmt: skip
-    """The result row and per-joint rows of one camera of a cell (predictions (N, 17, 3) for `frames`)."""
+                error: str | None = None, base_failed: np.ndarray | None = None, extra: dict | None = None) -> tuple[dict, list[dict]]:  # fmt: skip
+    """The result row and per-joint rows of one camera of a cell (predictions (N, 17, 3) for `frames`);
+    `base_failed` (N,) the frames where the base estimator gave no pose (None: the prediction's own
+    failures); `extra` row fields (frame rate, padding, box protocol)."""
     values, per_joint = sequence_metrics(pred, gt, occluded, occlusion_recorded, joints)
     key = labels.key(model, cell, camera)
     changed = labels.changed.get(camera)
     row = {**key, "input_2d": labels.input_2d, "joints": joint_set_label(joints), **values,
+           **failed_frame_split(pred, gt, base_failed, joints), **(extra or {}),
            "n_changed_frames": np.nan if changed is None else float(changed), "error": error}  # fmt: skip
     joint_rows = [{**key, "joint": joint, **{m: float(a[j]) for m, a in per_joint.items()}} for j, joint in enumerate(JOINT_NAMES)]
     return row, joint_rows
 
 
-def prediction_rows(model: str, labels: CellLabels, camera: str, frames: np.ndarray, pred: np.ndarray, error: str | None) -> dict:
-    """Columns of one camera's saved predictions (`score --save-predictions`)."""
+def prediction_rows(model: str, labels: CellLabels, camera: str, frames: np.ndarray, pred: np.ndarray, error: str | None,
+                    base_failed: np.ndarray | None = None, extra: dict | None = None) -> dict:  # fmt: skip
+    """Columns of one camera's saved predictions (`score --save-predictions`): with the base estimator's
+    failed frames and the row fields of `extra`, so that `rescore` writes the same rows."""
     n = len(frames)
+    failed = ~answered_frames(np.asarray(pred, np.float64).reshape(n, N_JOINTS, 3)) if base_failed is None else np.asarray(base_failed, bool)
+    extra = extra or {}
     return {
         "model": [model] * n, "input_2d": [labels.input_2d] * n, "camera": [camera] * n,
         "frame": np.asarray(frames, np.int32), "pose": list(np.asarray(pred, np.float64).reshape(n, -1)), "error": [error] * n,
+        "base_failed": list(failed), **{k: [extra.get(k)] * n for k in SAVED_EXTRA},
     }  # fmt: skip
+
+
+SAVED_EXTRA = ("frame_rate", "padding", "n_padded_frames", "box")  # row fields a prediction file carries
 
 
 class CellScorer:
@@ -229,13 +264,18 @@ class CellScorer:
 
     def __init__(self, bench: Benchmark, model: LoadedModel, name: str, refiner: LoadedModel | None,
                  detector: LoadedModel | None, device: str, batch_size: int, workers: int, run_key: str,
-                 run_dir: Path, input_mode: str | None = None, force: bool = False):  # fmt: skip
+                 run_dir: Path, input_mode: str | None = None, force: bool = False, resample: bool = False):  # fmt: skip
         self.bench, self.model, self.name, self.refiner = bench, model, name, refiner
         self.detector, self.device, self.batch_size, self.workers = detector, device, batch_size, workers
         self.run_key, self.run_dir, self.input_mode, self.force = run_key, Path(run_dir), input_mode, force
         self.spec = model.model.input_spec
         self.joints = tuple(getattr(self.spec, "joints", ALL_JOINTS))
         self.detector_key = model_key(detector)
+        self.timing = bench.timing()
+        self.model_fps = getattr(self.spec, "fps", None)
+        self.frame_rate = check_frame_rate(self.model_fps, self.timing, name, resample, bench.manifest_path)
+        self.resampled = self.model_fps is not None and not same_rate(float(self.model_fps), self.timing.fps)
+        self.cuts = self.spec.kind == "images" and self.timing.box == "detector"  # crops cut with the detector's box
 
     def labels(self, cell: CellFile, detections: bool = True) -> CellLabels:
         """The cell's labels, what the model is fed there and its changed frames; with `detections`,
@@ -246,7 +286,26 @@ class CellScorer:
         changed = self.bench.changed_frames(cell, df)
         if input_2d == "detector" and detections:
             df = self._with_detections(df)
+        if self.cuts and detections:
+            df = self._with_detector_boxes(df)
         return CellLabels(df, input_2d, changed)
+
+    def _with_detector_boxes(self, df):
+        """box: detector: each row's `crop` becomes the square box around the detector's keypoints on the
+        corrupted full frame, grown by the manifest's crop margin (`person_box`, as the generator grows
+        the ground-truth box); NaN where it found no person (a failed frame)."""
+        from corrupt_bench.data.crop import person_box, square_box
+
+        found = self._with_detections(df)
+        kp = stack_column(found, "keypoints_2d", (N_JOINTS, 2), np.float64)
+        conf = stack_column(found, "keypoint_conf", (N_JOINTS,), np.float64) if has_values(found, "keypoint_conf") else np.zeros(kp.shape[:2])
+        seen = np.isfinite(kp).all(axis=-1) & (np.nan_to_num(conf) > 0)
+        boxes = np.full((len(found), 4), np.nan)
+        person = seen.any(axis=1)
+        if person.any():
+            points = np.where(seen[person][..., None], kp[person], np.nan)
+            boxes[person] = square_box(person_box(points, self.timing.crop_margin))
+        return found.assign(crop=list(boxes))
 
     def _with_detections(self, df):
         from corrupt_bench.harness.detections import cached_detections
@@ -255,15 +314,28 @@ class CellScorer:
         det = det[["camera", "frame", "keypoints_2d", "keypoint_conf"]].assign(camera=lambda d: d["camera"].astype(str))
         return df.drop(columns=["keypoints_2d", "keypoint_conf"], errors="ignore").merge(det, on=["camera", "frame"], how="left")
 
-    def predict_group(self, cell: CellFile, group: Group) -> np.ndarray:
-        """(V, N, 17, 3) predictions for every frame of the group (NaN where the model gave none)."""
+    def predict_group(self, cell: CellFile, group: Group) -> tuple[np.ndarray, int]:
+        """((V, N, 17, 3) predictions for every frame of the group (NaN where the model gave none),
+        padded window frames fed). With resampling (`harness.timing`) the model reads the group at its
+        own rate and each frame takes the prediction of the nearest resampled frame."""
+        if not self.resampled:
+            return self._predict(cell, group)
+        from corrupt_bench.harness.dataset import resample_group
+
+        positions, nearest = resample_positions(len(group.frames), self.timing.fps, float(self.model_fps))
+        pred, padded = self._predict(cell, resample_group(group, positions))
+        return pred[:, nearest], padded
+
+    def _predict(self, cell: CellFile, group: Group) -> tuple[np.ndarray, int]:
         import torch
 
         n_views, n_frames = len(group.camera_ids), len(group.frames)
         pred = np.full((n_views, n_frames, N_JOINTS, 3), np.nan)
+        padded = 0
         for index, batch in model_batches(self.bench, cell, group, self.spec, self.batch_size, self.workers):
             pad = batch["pad"]
             b = len(index)
+            padded += int(np.asarray(pad).sum())
             with torch.no_grad():
                 out = np.asarray(self.model.model.predict(batch), dtype=np.float64)
             expected = (b, n_views, index.shape[1], N_JOINTS, 3)
@@ -272,31 +344,69 @@ class CellScorer:
             for i in range(b):
                 keep = ~pad[i]
                 pred[:, index[i][keep]] = out[i][:, keep]
-        return pred
+        return pred, padded
+
+    def no_person(self, group: Group, input_2d: str) -> np.ndarray:
+        """(V, N) True where a single-view keypoint model's 2D input holds no person (a detector found
+        none, or every joint of the corrupted keypoints is dropped): the base estimator has no pose
+        there, whatever it returns. A multi-view model may answer from the other views: never forced."""
+        shape = (len(group.camera_ids), len(group.frames))
+        if self.cuts:  # box: detector: no box where the detector found no person
+            return ~np.isfinite(group.arrays["crop"]).all(axis=-1)
+        if self.spec.multi_view or input_2d not in ("detector", "corrupted") or "keypoints_2d" not in group.arrays:
+            return np.zeros(shape, bool)
+        seen = np.isfinite(group.arrays["keypoints_2d"]).all(axis=-1) & (group.arrays["confidence"] > 0)
+        return ~seen.any(axis=-1)
+
+    def refine(self, poses: np.ndarray, fps: float, failed: np.ndarray) -> np.ndarray:
+        """The refiner's sequence, the base estimator's failed frames handed over as `failed`."""
+        import inspect
+
+        refine = self.refiner.model.refine
+        try:
+            takes_failed = "failed" in inspect.signature(refine).parameters
+        except (TypeError, ValueError):
+            takes_failed = False
+        out = refine(poses, fps, failed=failed) if takes_failed else refine(poses, fps)
+        out = np.asarray(out, dtype=np.float64)
+        if out.shape != poses.shape:
+            raise ValueError(f"refine returned shape {out.shape}, expected {poses.shape}")
+        return out
 
     def score(self, cell: CellFile) -> tuple[list[dict], list[dict], list[dict]]:
         """(rows, per-joint rows, prediction columns per camera) of one cell."""
         labels = self.labels(cell)
         df = labels.df
         stride = np.diff(np.unique(df["frame"].to_numpy()))
-        fps = FPS / float(np.median(stride)) if len(stride) else FPS
+        source_fps = self.timing.source_fps
+        fps = source_fps / float(np.median(stride)) if len(stride) else source_fps
         if self.spec.kind == "images" and not has_values(df, "image"):
             raise ValueError("this cell has no images (keypoint-only output or a raw source); image models need a generated benchmark with images")
         rows, joint_rows, predictions = [], [], []
-        groups = build_groups(df, self.spec, labels.input_2d, self.bench.root)
+        groups = build_groups(df, self.spec, labels.input_2d, self.bench.root, cut=self.cuts)
         occlusion_recorded = any(bool(g.arrays["occluded"].any()) for g in groups)  # the corruption hid joints
         for group in groups:
-            pred = self.predict_group(cell, group)
+            pred, padded = self.predict_group(cell, group)
+            pred[self.no_person(group, labels.input_2d)] = np.nan  # no 2D person: the base estimator has no pose
+            scored = self.timing.evaluated(group.frames)  # evaluation frames; the others are context
+            frames = group.frames[scored]
+            extra = self.row_extra(padded)
             for v, camera in enumerate(group.camera_ids):
                 seq = pred[v]
+                base_failed = ~answered_frames(seq, self.joints)
                 if self.refiner is not None:
-                    seq = np.asarray(self.refiner.model.refine(seq, fps), dtype=np.float64)
-                row, joints = camera_rows(self.name, cell, labels, camera, group.frames, seq, group.arrays["joints_3d_cam"][v],
-                                          group.arrays["occluded"][v], occlusion_recorded, self.joints)  # fmt: skip
+                    seq = self.refine(np.where(base_failed[:, None, None], np.nan, seq), fps, base_failed)
+                row, joints = camera_rows(self.name, cell, labels, camera, frames, seq[scored], group.arrays["joints_3d_cam"][v][scored],
+                                          group.arrays["occluded"][v][scored], occlusion_recorded, self.joints, None,
+                                          base_failed[scored], extra)  # fmt: skip
                 rows.append(row)
                 joint_rows += joints
-                predictions.append(prediction_rows(self.name, labels, camera, group.frames, seq, None))
+                predictions.append(prediction_rows(self.name, labels, camera, frames, seq[scored], None, base_failed[scored], extra))
         return rows, joint_rows, predictions
+
+    def row_extra(self, padded: int | None) -> dict:
+        """Row fields of the run's time and box protocol (`harness.timing`)."""
+        return {"frame_rate": self.frame_rate, "padding": PADDING, "n_padded_frames": padded, "box": self.timing.box}
 
     def failure(self, cell: CellFile, message: str) -> tuple[list[dict], list[dict]]:
         """Rows of a cell whose scoring raised: every frame of every camera failed (penalised), the
@@ -310,13 +420,15 @@ class CellScorer:
         rows, predictions = [], []
         occlusion_recorded = has_values(labels.df, "occluded") and bool(stack_column(labels.df, "occluded", (N_JOINTS,), bool).any())
         groups = build_groups(labels.df, InputSpec("keypoints2d"), None)  # every frame of each camera
+        extra = self.row_extra(None)
         for group in groups:
             camera = group.camera_ids[0]
-            nan = np.full((len(group.frames), N_JOINTS, 3), np.nan)
-            row, _ = camera_rows(self.name, cell, labels, camera, group.frames, nan, group.arrays["joints_3d_cam"][0],
-                                 group.arrays["occluded"][0], occlusion_recorded, self.joints, message)  # fmt: skip
+            scored = self.timing.evaluated(group.frames)
+            nan = np.full((int(scored.sum()), N_JOINTS, 3), np.nan)
+            row, _ = camera_rows(self.name, cell, labels, camera, group.frames[scored], nan, group.arrays["joints_3d_cam"][0][scored],
+                                 group.arrays["occluded"][0][scored], occlusion_recorded, self.joints, message, None, extra)  # fmt: skip
             rows.append(row)
-            predictions.append(prediction_rows(self.name, labels, camera, group.frames, nan, message))
+            predictions.append(prediction_rows(self.name, labels, camera, group.frames[scored], nan, message, None, extra))
         return rows, predictions
 
 
@@ -327,7 +439,7 @@ def _frame(rows: list[dict], columns: tuple[str, ...] | None = None):
     if columns is not None:
         for c in columns:
             if c not in df.columns:
-                df[c] = np.nan if c in METRIC_COLUMNS or c in ANSWERED_COLUMNS else None
+                df[c] = np.nan if c in METRIC_COLUMNS or c in ANSWERED_COLUMNS or c in NUMERIC_EXTRA else None
         df = df[list(columns)]
     return df
 
@@ -347,6 +459,11 @@ def _prediction_table(columns: list[dict]):
         "frame": pa.array(merged.get("frame", []), pa.int32()),
         "pose": pa.array([np.asarray(p, np.float64) for p in merged.get("pose", [])], pa.list_(pa.float64())),
         "error": pa.array(merged.get("error", []), pa.string()),
+        "base_failed": pa.array([bool(b) for b in merged.get("base_failed", [])], pa.bool_()),
+        "frame_rate": pa.array(merged.get("frame_rate", []), pa.string()),
+        "padding": pa.array(merged.get("padding", []), pa.string()),
+        "n_padded_frames": pa.array([None if p is None else int(p) for p in merged.get("n_padded_frames", [])], pa.int64()),
+        "box": pa.array(merged.get("box", []), pa.string()),
     })  # fmt: skip
 
 
@@ -371,6 +488,7 @@ def score(
     workers: int = 0,
     force: bool = False,
     save_predictions: bool = False,
+    resample: bool = False,
     show_progress: bool = True,
     executor=None,
 ) -> ScoreSummary:
@@ -383,7 +501,9 @@ def score(
     'corrupted', 'gt' or None) names a keypoint model's 2D input (`harness.inputs`): a keypoint model
     on cells with images and no keypoint input, without a detector, is a UserError naming the options.
     `save_predictions`: each cell's poses go to `RUN/predictions/<run key>/` (parquet), re-scored
-    without the model by `rescore`.
+    without the model by `rescore`. `resample`: feed a model whose `InputSpec.fps` differs from the
+    benchmark's frame rate input resampled to its rate (`harness.timing`); without it that is a
+    UserError with the remedy, before anything is written.
 
     `executor` (e.g. `make_executor("ray", address=..., num_gpus="auto")`): one task per cell, each
     loading the model where it runs; the rows come back here and are written as without one."""
@@ -405,10 +525,13 @@ def score(
     grid = bench.grid_inputs(cells)
     if spec.kind == "images" and not any(images for images, _ in grid.values()):
         raise UserError(f"model '{name}' reads images, but no cell of this benchmark has any (keypoint-only output or a raw source)", bench.root)
-    mode = resolve_input_2d(spec.kind, input_2d, detector is not None, grid, name)
+    timing = bench.timing()
+    mode = resolve_input_2d(spec.kind, input_2d, detector is not None, grid, name, timing.box)
     refiner = load_model(refine, refine_checkpoint, device=device, kind="refiner") if refine is not None else None
     loaded_detector = load_detector(detector, device) if detector is not None else None
-    key = run_key(loaded, bench, refiner, loaded_detector, mode)
+    frame_rate = check_frame_rate(getattr(spec, "fps", None), timing, name, resample, bench.manifest_path)
+    resampled = getattr(spec, "fps", None) is not None and not same_rate(float(spec.fps), timing.fps)
+    key = run_key(loaded, bench, refiner, loaded_detector, mode, resampled)
 
     out.mkdir(parents=True, exist_ok=True)
     cell_root = confined(out, CELLS_DIR, key)  # a symbolic link out of the run folder is refused
@@ -419,6 +542,9 @@ def score(
                   "checkpoint_digest": loaded.checkpoint_digest, "source_digest": source_digest(loaded.spec),
                   "joints": list(joints)},  # fmt: skip
         "input_2d": mode,
+        "timing": {"frame_rate": frame_rate, "source_fps": timing.source_fps, "source_fps_recorded": timing.fps_recorded,
+                   "frame_step": timing.frame_step, "eval_step": timing.eval_step, "model_fps": getattr(spec, "fps", None),
+                   "resampling": RESAMPLING_NOTE if resampled else None, "padding": PADDING_NOTE, "box": timing.box},
         "refine": {"spec": refine, "checkpoint": str(refine_checkpoint) if refine_checkpoint else None, "identity": model_key(refiner)} if refine else None,
         "detector": {"spec": str(detector), "model": loaded_detector.spec, "config": loaded_detector.config,
                      "checkpoint_digest": loaded_detector.checkpoint_digest, "identity": model_key(loaded_detector)} if loaded_detector else None,  # fmt: skip
@@ -431,7 +557,7 @@ def score(
                 "checkpoint": loaded.checkpoint_digest, "benchmark": bench.lock_digest}  # fmt: skip
         atomic_write_json(confined(out, PREDICTIONS_DIR, key, PREDICTIONS_INFO_NAME), info)
 
-    scorer = CellScorer(bench, loaded, name, refiner, loaded_detector, device, batch_size, workers, key, out, mode, force)
+    scorer = CellScorer(bench, loaded, name, refiner, loaded_detector, device, batch_size, workers, key, out, mode, force, resample)
     todo = list(cells) if force else [c for c in cells if not _cell_path(cell_root, c.key + ROWS_SUFFIX).is_file()]
     if save_predictions:  # a finished cell without its saved predictions is scored again to write them
         pending = {c.key for c in todo}
@@ -444,7 +570,7 @@ def score(
         remote = RemoteScorer(str(model), str(bench.root.resolve()), None if checkpoint is None else str(checkpoint), config,
                               name, refine, None if refine_checkpoint is None else str(refine_checkpoint),
                               None if detector is None else str(detector), requested_device, batch_size, workers, key,
-                              str(out.resolve()), mode, force)  # fmt: skip
+                              str(out.resolve()), mode, force, resample)  # fmt: skip
         outcomes = executor.map(partial(score_cell_remote, remote), todo)
     iterator = progress(outcomes, total=len(todo), description=f"scoring {name}") if show_progress else outcomes
     for cell, status, rows, joint_rows, predictions, seconds in iterator:
@@ -537,10 +663,13 @@ def rescore(predictions: str | Path, benchmark: str | Path, out: str | Path, *, 
             gt = np.stack([np.asarray(j, np.float64).reshape(N_JOINTS, 3) for j in rows["joints_3d_cam"]])
             pred = np.stack([np.asarray(p, np.float64).reshape(N_JOINTS, 3) for p in part["pose"]])
             occlusion_recorded |= bool(occluded.any())
-            per_camera.append((str(camera), part["frame"].to_numpy(), pred, gt, occluded))
+            base_failed = part["base_failed"].to_numpy(bool) if "base_failed" in part else None
+            fields = {k: _saved_value(part, k) for k in SAVED_EXTRA}
+            per_camera.append((str(camera), part["frame"].to_numpy(), pred, gt, occluded, base_failed, fields))
         rows_out, joints_out = [], []
-        for camera, frames, pred, gt, occluded in per_camera:
-            row, joint_rows = camera_rows(name, cell, labels, camera, frames, pred, gt, occluded, occlusion_recorded, joints, message)
+        for camera, frames, pred, gt, occluded, base_failed, fields in per_camera:
+            row, joint_rows = camera_rows(name, cell, labels, camera, frames, pred, gt, occluded, occlusion_recorded, joints, message,
+                                          base_failed, fields)  # fmt: skip
             rows_out.append(row)
             joints_out += joint_rows
         seconds = time.perf_counter() - started
@@ -550,6 +679,14 @@ def rescore(predictions: str | Path, benchmark: str | Path, out: str | Path, *, 
     atomic_write_json(out / RUN_INFO_NAME, {"run_key": key, "rescored_from": str(folder.resolve()), "model": {"name": name, "joints": list(joints)},
                                             "input_2d": info.get("input_2d"), "benchmark": bench.describe()}, sort_keys=False)  # fmt: skip
     return ScoreSummary(out, key, len(cells), 0, len(cells), 0, results, info.get("input_2d"))
+
+
+def _saved_value(part, column: str):
+    """A row field a prediction file carries (the same on every frame of a camera), None if absent."""
+    if column not in part or not len(part) or part[column].isna().all():
+        return None
+    value = part[column].iloc[0]
+    return int(value) if column == "n_padded_frames" else str(value)
 
 
 def _predictions_folder(path: Path) -> Path:
@@ -582,6 +719,7 @@ class RemoteScorer:
     out: str  # the run folder (its detection cache; same path on every node, as the benchmark)
     input_mode: str | None = None  # the run's 2D input (resolved by the driver)
     force: bool = False
+    resample: bool = False
 
 
 @lru_cache(maxsize=1)
@@ -593,8 +731,8 @@ def _worker_scorer(spec_json: str) -> CellScorer:
     refiner = load_model(spec.refine, spec.refine_checkpoint, device=device, kind="refiner") if spec.refine else None
     detector = load_detector(spec.detector, device) if spec.detector else None
     scorer = CellScorer(Benchmark(spec.benchmark), loaded, spec.name, refiner, detector, device, spec.batch_size, spec.workers,
-                        spec.run_key, Path(spec.out), spec.input_mode, spec.force)  # fmt: skip
-    if run_key(loaded, scorer.bench, refiner, detector, spec.input_mode) != spec.run_key:
+                        spec.run_key, Path(spec.out), spec.input_mode, spec.force, spec.resample)  # fmt: skip
+    if run_key(loaded, scorer.bench, refiner, detector, spec.input_mode, scorer.resampled) != spec.run_key:
         raise UserError("this worker sees another model, checkpoint or benchmark than the driver (same paths on every node?)", spec.benchmark)
     return scorer
 

@@ -4,8 +4,11 @@ Pipeline per view and frame: a Swin-style encoder (`swin.SwinEncoder`) -> camera
 encoding (a unit ray direction per crop pixel, from the crop-adjusted intrinsics, rotated to world
 orientation, space-to-depth down to the token grid, concatenated with the tokens and projected) ->
 a per-view temporal transformer with a pose head after every block (deep supervision) -> adaptive
-multi-view fusion: w_v = 1 / (e_proj + e_abs + eps), normalised over views, applied to the
-per-view poses rotated to world orientation; the fused pose is rotated back into every camera.
+multi-view fusion as the paper does it: w_v = 1 / (e_proj + e_abs + eps), normalised over views,
+weighs the per-view temporal FEATURES (scalar channels, and vector channels rotated from each camera
+to world orientation so that the views' features share one frame); a fusion head regresses the
+world-oriented root-relative pose from the fused features, rotated back into every camera. `fusion: poses` (an ablation) instead
+averages the per-view poses rotated to world orientation with the same weights.
 
 Deviation (stated in the model card): the released code computes e_proj / e_abs from ground truth at
 test time. Here the weights use the true errors only during training; an error head learns to
@@ -15,6 +18,7 @@ predict them and inference uses the predictions, so no ground truth enters a pre
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -24,6 +28,7 @@ from torch import nn
 from corrupt_bench.data.cameras import Camera
 from corrupt_bench.data.crop import crop_intrinsics
 from corrupt_bench.data.skeleton import N_JOINTS
+from corrupt_bench.layout import H36M_FPS
 from corrupt_bench.models.protocol import InputSpec
 from corrupt_bench.models.swin import SwinEncoder
 
@@ -69,6 +74,8 @@ class DeProPoseConfig(BaseModel):
     temporal_heads: int = 4
     error_hidden: int = 64
     eps: float = 1.0  # added to e_proj + e_abs (units: px + mm)
+    fusion: Literal["features", "poses"] = "features"  # the paper's feature fusion, or pose-level (ablation)
+    fusion_vectors: int = 32  # 3D vector channels per view feature (rotated to world orientation before fusion)
     train: TrainConfig = Field(default_factory=TrainConfig)
 
 
@@ -80,9 +87,10 @@ def parse_config(config: dict | None) -> DeProPoseConfig:
 
 
 def input_spec(config: dict) -> InputSpec:
-    """Person crops of every view, a window of `frames`."""
+    """Person crops of every view, a window of `frames`, at the rate it trains at (Human3.6M's 50 fps
+    over its training stride `train.frame_step`)."""
     cfg = parse_config(config)
-    return InputSpec(kind="images", multi_view=True, window=cfg.frames, image_size=cfg.image_size)
+    return InputSpec(kind="images", multi_view=True, window=cfg.frames, image_size=cfg.image_size, fps=H36M_FPS / cfg.train.frame_step)
 
 
 # -------------------------------------------------------------------------------------- network
@@ -144,6 +152,10 @@ class DeProPoseNet(nn.Module):
             nn.Linear(cfg.error_hidden, 2),
         )
         nn.init.constant_(self.error_head[-1].bias, 3.0)  # log1p of errors of tens of px / mm
+        if cfg.fusion == "features":  # the fused features -> the world-oriented pose
+            d, k = cfg.temporal_dim, cfg.fusion_vectors
+            self.vector_proj = nn.Linear(d, 3 * k)  # a view's vector features, in its camera frame
+            self.fused_head = nn.Sequential(nn.LayerNorm(d + k), nn.Linear(d + k, d), nn.GELU(), nn.Linear(d, N_JOINTS * k))
 
     def view_features(self, images: torch.Tensor, k_inv: torch.Tensor, r_cw: torch.Tensor) -> torch.Tensor:
         """(B,V,T,3,S,S), (B,V,T,3,3), (B,V,3,3) -> per-frame features (B,V,T,D)."""
@@ -172,6 +184,14 @@ class DeProPoseNet(nn.Module):
         Returns `per_block` (list of (B,V,T,17,3) mm, root-relative, camera frame), `errors`
         (B,V,T,2) predicted, `weights` (B,V,T), `fused` (B,V,T,17,3) mm in each camera frame.
         """
+        out = self.encode(images, k_inv, r_cw)
+        used = true_errors.detach() if true_errors is not None else out["errors"]
+        weights = fuse_weights(used, valid, self.cfg.eps)
+        return {**out, "weights": weights, "fused": self.fuse_views(out, r_cw, weights)}
+
+    def encode(self, images: torch.Tensor, k_inv: torch.Tensor, r_cw: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """Per view: `per_block` poses (deep supervision), `features` (B,V,T,D) of the last temporal
+        block, `log_errors` / `errors` (B,V,T,2) predicted (e_proj px, e_abs mm)."""
         b, v, t = images.shape[:3]
         frame = self.view_features(images, k_inv, r_cw).reshape(b * v, t, -1)
         x = frame + self.time_pos[:, :t]
@@ -184,10 +204,27 @@ class DeProPoseNet(nn.Module):
         # encoder, so the image features come to encode how reliable a view is
         log_err = self.error_head(torch.cat([frame, x], dim=-1)).view(b, v, t, 2).float()
         errors = torch.expm1(log_err).clamp_min(0.0)
-        used = true_errors.detach() if true_errors is not None else errors
-        weights = fuse_weights(used, valid, self.cfg.eps)
-        fused = fuse(per_block[-1].float(), r_cw.float(), weights)
-        return {"per_block": per_block, "log_errors": log_err, "errors": errors, "weights": weights, "fused": fused}
+        return {"per_block": per_block, "features": x.view(b, v, t, -1), "log_errors": log_err, "errors": errors}
+
+    def fuse_views(self, encoded: dict, r_cw: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """(B,V,T,17,3) mm: the fused pose in every camera frame, from the views weighted by `weights`
+        (B,V,T): their features through the fusion head (`fusion: features`), or their poses."""
+        if self.cfg.fusion == "poses":
+            return fuse(encoded["per_block"][-1].float(), r_cw.float(), weights)
+        feats = encoded["features"].float()  # (B,V,T,D)
+        b, v, t = feats.shape[:3]
+        k = self.cfg.fusion_vectors
+        vectors = self.vector_proj(feats).view(b, v, t, k, 3)
+        vectors = torch.einsum("bvij,bvtkj->bvtki", r_cw.float(), vectors)  # to world orientation
+        w = weights[..., None]
+        scalars = (feats * w).sum(dim=1)  # (B,T,D)
+        vectors = (vectors * w[..., None]).sum(dim=1)  # (B,T,K,3)
+        # the head mixes the fused vector channels into joints with coefficients read from the fused
+        # scalar channels and the vectors' lengths (both independent of the world's orientation)
+        mix = self.fused_head(torch.cat([scalars, torch.linalg.vector_norm(vectors, dim=-1)], dim=-1)).view(b, t, N_JOINTS, k)
+        world = torch.einsum("btjk,btki->btji", mix, vectors) * MM / k
+        world = world - world[..., :1, :]
+        return torch.einsum("bvji,btkj->bvtki", r_cw.float(), world)  # R_wc = R_cw^T, into every camera
 
 
 def fuse_weights(errors: torch.Tensor, valid: torch.Tensor, eps: float) -> torch.Tensor:
@@ -391,12 +428,12 @@ def loss_fn(model: DeProPoseNet, batch: dict[str, torch.Tensor]) -> tuple[torch.
     images = batch["images"]
     valid = torch.ones(images.shape[:3], dtype=torch.bool, device=images.device)
     # the true errors of the pose branch weight the fusion; the error head learns to predict them
-    out = model(images, batch["k_inv"], batch["r_cw"], valid, true_errors=None)
+    out = model.encode(images, batch["k_inv"], batch["r_cw"])
     gt = batch["gt"]
     final = out["per_block"][-1].float()
     errs = true_errors(final.detach(), gt, batch["root"], batch["k"])
     weights = fuse_weights(errs, valid, cfg.eps)
-    fused = fuse(final, batch["r_cw"], weights)
+    fused = model.fuse_views(out, batch["r_cw"], weights)
     deep = torch.stack([torch.linalg.norm(p.float() - gt, dim=-1).mean() for p in out["per_block"]]).mean()
     fused_err = torch.linalg.norm(fused - gt, dim=-1).mean()
     # L2 on log errors, split into the part relative to the sample's other views (what the fusion

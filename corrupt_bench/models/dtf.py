@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from corrupt_bench.data.skeleton import FLIP_PERMUTATION, N_JOINTS
+from corrupt_bench.layout import H36M_FPS
 from corrupt_bench.models.data import TRAIN_SUBJECTS, normalize_screen
 from corrupt_bench.models.protocol import InputSpec
 
@@ -26,46 +27,65 @@ NAME = "dtf"
 
 
 # ----------------------------------------------------------------------------------------------
-# Occlusion guidance (a pure function; the released filler is broken, this follows the paper text)
+# Occlusion guidance (a pure function; the paper's confidence rule, written from the paper's text)
 
 
-def fill_occluded(xy: np.ndarray, confidence: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+def fill_occluded(xy: np.ndarray, confidence: np.ndarray, past: int, future: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fill missing joints of (..., T, J, 2) keypoints from the nearest frame where they are visible.
 
     A joint is missing when its confidence is <= 0 or not finite, or a coordinate is not finite.
-    For a missing joint at frame t, frames t-1, t+1, t-2, t+2, ... t-window, t+window are searched
-    in that order (past first at equal distance); the first visible one gives the coordinates and
-    the confidence `c_src * (1 - d / (window + 1))`, d = |t - t_src|. A joint not visible within the
-    window gets coordinates 0 and confidence 0. Visible joints are returned unchanged.
+    The paper's rule: for a missing joint at frame t, neighbours at distance d = 1, 2, ... are
+    searched, up to `past` (fp) frames back and `future` (ff, default `past`) frames ahead; the
+    nearest visible one gives the coordinates, and its confidence reduced by 1/fp per frame of
+    distance for a past neighbour, 1/ff for a future one: `c_src - d / fp` or `c_src - d / ff`
+    (floored at 0). When a past and a future neighbour at the same distance are both visible, the
+    joint takes the mean of their coordinates and of their reduced confidences (as the released
+    code does). A joint not visible within the windows gets coordinates 0 and confidence 0.
+    Visible joints are returned unchanged.
     """
+    future = past if future is None else future
     xy = np.asarray(xy, dtype=np.float64)
     conf = np.asarray(confidence, dtype=np.float64)
     if xy.shape[:-1] != conf.shape or xy.shape[-1] != 2:
         raise ValueError(f"keypoints {xy.shape} and confidences {conf.shape} do not match")
+    if past < 0 or future < 0:
+        raise ValueError(f"search windows must be >= 0, got past {past}, future {future}")
     visible = np.isfinite(conf) & (conf > 0) & np.isfinite(xy).all(axis=-1)
-    out_xy = np.where(visible[..., None], xy, 0.0)
-    out_c = np.where(visible, conf, 0.0)
+    src_xy = np.where(visible[..., None], xy, 0.0)
+    src_c = np.where(visible, conf, 0.0)
+    out_xy, out_c = src_xy.copy(), src_c.copy()
     todo = ~visible
     n_frames = xy.shape[-3]
-    for d in range(1, min(window, n_frames - 1) + 1):
-        factor = 1.0 - d / (window + 1)
-        for shift in (d, -d):  # source frame t - shift: the past (t - d) first, then the future (t + d)
-            src_vis = np.zeros_like(visible)
-            src_xy = np.zeros_like(out_xy)
-            src_c = np.zeros_like(out_c)
-            if shift > 0:
-                src_vis[..., shift:, :] = visible[..., :-shift, :]
-                src_xy[..., shift:, :, :] = out_xy[..., :-shift, :, :]
-                src_c[..., shift:, :] = out_c[..., :-shift, :]
-            else:
-                src_vis[..., :shift, :] = visible[..., -shift:, :]
-                src_xy[..., :shift, :, :] = out_xy[..., -shift:, :, :]
-                src_c[..., :shift, :] = out_c[..., -shift:, :]
-            take = todo & src_vis
-            out_xy = np.where(take[..., None], src_xy, out_xy)
-            out_c = np.where(take, src_c * factor, out_c)
-            todo = todo & ~take
+    for d in range(1, min(max(past, future), n_frames - 1) + 1):
+        found = []  # (visible, xy, reduced confidence) of the past and the future neighbour at distance d
+        for shift, size in ((d, past), (-d, future)):  # source frame t - shift
+            vis = np.zeros_like(visible)
+            if d <= size:
+                vis = _shifted(visible, shift, 1)
+            found.append((vis, _shifted(src_xy, shift, 2), np.maximum(_shifted(src_c, shift, 1) - d / max(size, 1), 0.0)))
+        (p_vis, p_xy, p_c), (f_vis, f_xy, f_c) = found
+        both = todo & p_vis & f_vis
+        only_p = todo & p_vis & ~f_vis
+        only_f = todo & f_vis & ~p_vis
+        out_xy = np.where(both[..., None], 0.5 * (p_xy + f_xy), np.where(only_p[..., None], p_xy, np.where(only_f[..., None], f_xy, out_xy)))
+        out_c = np.where(both, 0.5 * (p_c + f_c), np.where(only_p, p_c, np.where(only_f, f_c, out_c)))
+        todo = todo & ~(p_vis | f_vis)
     return out_xy, out_c
+
+
+def _shifted(values: np.ndarray, shift: int, trailing: int) -> np.ndarray:
+    """values[..., t - shift, ...] at frame t (zeros/False outside): the frame axis is the one before the
+    last `trailing` axes."""
+    out = np.zeros_like(values)
+    axis = values.ndim - 1 - trailing
+    src = [slice(None)] * values.ndim
+    dst = [slice(None)] * values.ndim
+    if shift > 0:
+        src[axis], dst[axis] = slice(None, -shift), slice(shift, None)
+    else:
+        src[axis], dst[axis] = slice(-shift, None), slice(None, shift)
+    out[tuple(dst)] = values[tuple(src)]
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -84,7 +104,8 @@ class DTFConfig(BaseModel):
     view_heads: int = 8
     mlp_ratio: float = 2.0
     dropout: float = 0.1
-    fill_window: int = Field(10, ge=0)  # occlusion guidance: frames searched on each side
+    fill_window: int = Field(10, ge=0)  # occlusion guidance: frames searched back (fp) and, unless fill_future, ahead
+    fill_future: int | None = Field(None, ge=0)  # frames searched ahead (ff); None: fill_window
     flip_test: bool = True
     # detector-like training inputs synthesised from ground-truth 2D (`_augment_confidence`)
     conf_min: float = Field(0.5, ge=0.0, le=1.0)
@@ -113,8 +134,8 @@ class DTFConfig(BaseModel):
 
 
 def input_spec(config: dict) -> InputSpec:
-    """2D keypoints (+ confidence) of one view, a window of `frames`."""
-    return InputSpec(kind="keypoints2d", multi_view=False, window=DTFConfig.model_validate(config).frames)
+    """2D keypoints (+ confidence) of one view, a window of `frames`, at the 50 fps it trains at."""
+    return InputSpec(kind="keypoints2d", multi_view=False, window=DTFConfig.model_validate(config).frames, fps=H36M_FPS)
 
 
 def _mlp(dim: int, hidden: int, dropout: float) -> nn.Sequential:
@@ -235,9 +256,9 @@ def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(pred - target, dim=-1).mean()
 
 
-def prepare_inputs(xy_norm: np.ndarray, confidence: np.ndarray, fill_window: int) -> np.ndarray:
+def prepare_inputs(xy_norm: np.ndarray, confidence: np.ndarray, fill_window: int, fill_future: int | None = None) -> np.ndarray:
     """(..., T, J, 2) normalised keypoints + (..., T, J) confidences -> filled (..., T, J, 3) float32."""
-    xy, conf = fill_occluded(xy_norm, confidence, fill_window)
+    xy, conf = fill_occluded(xy_norm, confidence, fill_window, fill_future)
     return np.concatenate([xy, conf[..., None]], axis=-1).astype(np.float32)
 
 
@@ -274,7 +295,7 @@ class DTFPredictor:
         xy = np.empty_like(kp)
         for i, cam in enumerate(batch["cameras"]):
             xy[:, i] = normalize_screen(kp[:, i], cam.width, cam.height)
-        inputs = prepare_inputs(xy, conf, self.cfg.fill_window).reshape(b * v, t, kp.shape[3], 3)
+        inputs = prepare_inputs(xy, conf, self.cfg.fill_window, self.cfg.fill_future).reshape(b * v, t, kp.shape[3], 3)
         self.module.eval()
         x = torch.from_numpy(inputs).to(self.device)
         y = self.module(x)
@@ -337,7 +358,7 @@ def train(config: dict, data: Path, out: Path, device: str | None = None):
             pose = wb.joints_3d_cam.astype(np.float64)
             y = torch.from_numpy(((pose - pose[..., :1, :]) / 1000.0).astype(np.float32))
             xy, conf = _augment_confidence(xy, rng, cfg)
-            x = torch.from_numpy(prepare_inputs(xy, conf, cfg.fill_window))
+            x = torch.from_numpy(prepare_inputs(xy, conf, cfg.fill_window, cfg.fill_future))
             if cfg.flip_augment:
                 flip = torch.from_numpy(rng.random(batch_size) < 0.5)[:, None, None, None]
                 x = torch.where(flip, flip_2d(x), x)

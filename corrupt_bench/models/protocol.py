@@ -36,6 +36,11 @@ class InputSpec:
         root 0 always among them, since every metric is root-relative). Its metrics are computed on
         these joints only and every table says so; a frame counts as predicted when all of them are
         finite (the others may be anything, NaN included). Default: all 17.
+    fps: the frame rate (frames per second) a temporal model was trained at: its frame-rate
+        contract. The harness refuses (exit 2, with the remedy) to score it on frames at another rate
+        unless the user opts in to resampling (`score --resample`). None: no temporal contract
+        (single-frame models, and models that take any rate). The built-in temporal models declare
+        the rate of the frames they train on (Human3.6M's 50 fps divided by their training stride).
     """
 
     kind: InputKind
@@ -44,8 +49,11 @@ class InputSpec:
     image_size: int | None = None
     needs_ground_truth: bool = False
     joints: tuple[int, ...] = ALL_JOINTS
+    fps: float | None = None
 
     def __post_init__(self) -> None:
+        if self.fps is not None and not (isinstance(self.fps, int | float) and 0 < float(self.fps) < 10_000):
+            raise ValueError(f"InputSpec.fps must be a positive frame rate or None, got {self.fps!r}")
         joints = tuple(int(j) for j in self.joints)
         if not joints or joints != tuple(sorted(set(joints))) or joints[0] != 0 or joints[-1] >= len(ALL_JOINTS):
             raise ValueError(f"InputSpec.joints must be increasing joint indices in 0..16 that include the root 0, got {self.joints!r}")
@@ -78,11 +86,17 @@ class Predictor(Protocol):
 @runtime_checkable
 class Refiner(Protocol):
     """Refines a whole sequence of 3D poses (T, 17, 3), root-relative camera frame mm, e.g. STRIDE's TTT;
-    `fps` is the frame rate of the sequence."""
+    `fps` is the frame rate of the sequence.
+
+    `failed` (T,) bool marks the frames where the base estimator gave no pose (its output was
+    non-finite, or its 2D input held no person: a detector found none); those frames are also
+    non-finite in `poses`. A refiner that fills gaps returns finite poses there (the harness counts
+    them as filled); one that cannot returns them non-finite. A refiner whose `refine` takes no
+    `failed` keyword is called without it (the non-finite frames carry the same information)."""
 
     name: str
 
-    def refine(self, poses: np.ndarray, fps: float) -> np.ndarray: ...
+    def refine(self, poses: np.ndarray, fps: float, failed: np.ndarray | None = None) -> np.ndarray: ...
 
 
 @runtime_checkable

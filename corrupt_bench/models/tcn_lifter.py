@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from corrupt_bench.data.skeleton import FLIP_PERMUTATION, JOINTS_LEFT, JOINTS_RIGHT, N_JOINTS
+from corrupt_bench.layout import H36M_FPS
 from corrupt_bench.models.data import (
     TEST_SUBJECTS,
     TRAIN_SUBJECTS,
@@ -84,8 +85,8 @@ class TcnConfig(BaseModel):
 
 
 def input_spec(config: dict) -> InputSpec:
-    """2D keypoints of one view, a window of one receptive field."""
-    return InputSpec(kind="keypoints2d", multi_view=False, window=TcnConfig.model_validate(config).receptive_field)
+    """2D keypoints of one view, a window of one receptive field, at the 50 fps it trains at."""
+    return InputSpec(kind="keypoints2d", multi_view=False, window=TcnConfig.model_validate(config).receptive_field, fps=H36M_FPS)
 
 
 class ConfidenceAwareConv1d(nn.Module):

@@ -3,6 +3,7 @@
 Files (all in `out`): `leaderboard.csv` (the overall board and one per variant, `board` column),
 `grid.csv` (every metric per model and grid point), `per_action.csv`, `corruption_table_<metric>.csv`,
 `ce.csv`, `mce.csv`, `failures.csv`, `unchanged.csv` (the cell files left out of corruption means),
+`failed_frames.csv` (frames the base estimator failed on, those a refiner filled, their MPJPE apart),
 `compare.csv` (with `compare=(A, B)`), `plots/*.png`, `summary.md` and `summary.html` (self-contained:
 the plots are embedded as data URIs, tables scroll inside their own box). Every number carries its n
 and a 95 % bootstrap interval; every table says what each model was fed, on which joints, against
@@ -203,6 +204,7 @@ def write_report(runs: list[str | Path], out: str | Path, reference: str | None 
         _atomic_csv(mce, out / "mce.csv"),
         _atomic_csv(failures, out / "failures.csv"),
         _atomic_csv(scores.left_out, out / "unchanged.csv"),
+        _atomic_csv(tables.failed_frame_table(scores.df), out / "failed_frames.csv"),
     ]
     compare_path = None
     if compared is not None:

@@ -47,10 +47,11 @@ import numpy as np
 import pandas as pd
 
 from corrupt_bench.errors import UserError
-from corrupt_bench.harness.evaluation import ANSWERED_PREFIX, PENALTY_RULE
+from corrupt_bench.harness.evaluation import ANSWERED_PREFIX, FRAME_SPLIT_COLUMNS, PENALTY_RULE
 from corrupt_bench.harness.inputs import GT_NOTE
 from corrupt_bench.harness.metrics import METRICS as METRIC_SPECS
 from corrupt_bench.harness.metrics import MetricSpec
+from corrupt_bench.harness.timing import PADDING_NOTE, RESAMPLING_NOTE
 from corrupt_bench.layout import CLEAN
 from corrupt_bench.reports.stats import (
     GridValues,
@@ -383,22 +384,26 @@ def _put(row: dict, name: str, values: np.ndarray | None, n_sequences: int) -> N
 
 
 # --- per model notes ------------------------------------------------------------------------------------
+def _per_model(df: pd.DataFrame, column: str) -> dict[str, str]:
+    """Per model, the distinct values of `column` in its rows, sorted and comma-joined."""
+    if column not in df:
+        return {}
+    return {str(m): ", ".join(sorted({str(v) for v in g.dropna()})) for m, g in df.groupby("model", sort=False)[column]}
+
+
 def model_inputs(df: pd.DataFrame) -> dict[str, str]:
     """Per model, what it was fed (the distinct `input_2d` values of its rows, sorted)."""
-    if "input_2d" not in df:
-        return {}
-    return {str(m): ", ".join(sorted({str(v) for v in g.dropna()})) for m, g in df.groupby("model", sort=False)["input_2d"]}
+    return _per_model(df, "input_2d")
 
 
 def model_joints(df: pd.DataFrame) -> dict[str, str]:
-    if "joints" not in df:
-        return {}
-    return {str(m): ", ".join(sorted({str(v) for v in g.dropna()})) for m, g in df.groupby("model", sort=False)["joints"]}
+    return _per_model(df, "joints")
 
 
 def model_notes(df: pd.DataFrame) -> dict[str, str]:
-    """Per model, what every table must say about it: ground-truth 2D, a declared joint subset."""
-    inputs, joints = model_inputs(df), model_joints(df)
+    """Per model, what every table must say about it: ground-truth 2D, a declared joint subset, input
+    resampled to the model's frame rate, person crops cut with a detector's box."""
+    inputs, joints, rates, boxes = model_inputs(df), model_joints(df), _per_model(df, "frame_rate"), _per_model(df, "box")
     notes = {}
     for model in dict.fromkeys(df["model"]):
         parts = []
@@ -407,8 +412,37 @@ def model_notes(df: pd.DataFrame) -> dict[str, str]:
         js = joints.get(model, "")
         if js and not js.startswith("all "):
             parts.append(f"metrics on its declared joints ({js})")
+        if "resampled" in rates.get(model, ""):
+            parts.append(f"input resampled ({rates[model]}; {RESAMPLING_NOTE})")
+        if "detector" in boxes.get(model, "").split(", "):
+            parts.append("person crops cut with the 2D detector's box on the corrupted frame (box: detector)")
         notes[model] = "; ".join(parts)
     return notes
+
+
+def failed_frame_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, variant, corruption, severity): the frames the base estimator failed on
+    (`n_base_failed`), how many a refiner filled (`n_filled`), and the MPJPE over those frames apart
+    from the MPJPE over the others (`mpjpe_failed_frames`, `mpjpe_answered_frames`: frame-weighted
+    over rows, failed frames penalised as everywhere); padded window frames and the frame rate."""
+    by = list(GRID)
+    if "n_base_failed" not in df:
+        return pd.DataFrame(columns=[*by, *FRAME_SPLIT_COLUMNS])
+    d = df.assign(
+        _nf=df["n_base_failed"].fillna(0), _na=df["n_frames"].fillna(0) - df["n_base_failed"].fillna(0),
+        _ef=df["mpjpe_failed_frames"].fillna(0) * df["n_base_failed"].fillna(0),
+        _ea=df["mpjpe_answered_frames"].fillna(0) * (df["n_frames"].fillna(0) - df["n_base_failed"].fillna(0)),
+    )  # fmt: skip
+    g = d.groupby(by, dropna=False)
+    table = g.agg(n_frames=("n_frames", "sum"), n_base_failed=("_nf", "sum"), n_filled=("n_filled", "sum"),
+                  _ef=("_ef", "sum"), _ea=("_ea", "sum"), _na=("_na", "sum"),
+                  n_padded_frames=("n_padded_frames", "sum")).reset_index()  # fmt: skip
+    table["mpjpe_failed_frames"] = table["_ef"] / table["n_base_failed"].where(table["n_base_failed"] > 0)
+    table["mpjpe_answered_frames"] = table["_ea"] / table["_na"].where(table["_na"] > 0)
+    for column in ("frame_rate", "box"):
+        if column in df:
+            table = table.merge(g[column].agg(lambda v: ", ".join(sorted({str(x) for x in v.dropna()}))).reset_index(), on=by)
+    return table.drop(columns=["_ef", "_ea", "_na"]).sort_values(by).reset_index(drop=True)
 
 
 # --- leaderboards ---------------------------------------------------------------------------------------
@@ -786,6 +820,19 @@ def notes_text(scores: Scores) -> list[str]:
     ]
     inputs = model_inputs(df)
     lines.append("2D input per model: " + "; ".join(f"{m}: {v or 'n/a'}" for m, v in inputs.items()) + ".")
+    if "n_base_failed" in df and df["n_base_failed"].fillna(0).sum():
+        lines.append(
+            f"Failed frames apart (failed_frames.csv): {int(df['n_base_failed'].fillna(0).sum())} frames where the base estimator "
+            f"gave no pose (non-finite output, or no person in its 2D input or box), {int(df['n_filled'].fillna(0).sum())} of "
+            "them filled by a refiner; mpjpe_failed_frames is the MPJPE over those frames, mpjpe_answered_frames over the others."
+        )
+    rates, boxes = _per_model(df, "frame_rate"), _per_model(df, "box")
+    if rates:
+        lines.append("Frame rate per model: " + "; ".join(f"{m}: {v or 'n/a'}" for m, v in rates.items()) + f". Padding: {PADDING_NOTE}; "
+                     "the padded frames are counted per row (n_padded_frames).")  # fmt: skip
+    if boxes:
+        lines.append("Person boxes per model: " + "; ".join(f"{m}: {v or 'n/a'}" for m, v in boxes.items()) + " (gt: the "
+                     "ground-truth box, the papers' choice; detector: the 2D detector's box on the corrupted frame, no person = a failed frame).")  # fmt: skip
     for model, note in model_notes(df).items():
         if note:
             lines.append(f"{model}: {note}.")
