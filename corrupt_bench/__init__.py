@@ -20,6 +20,8 @@ _EXPORTS: dict[str, str] = {
     "load_model": "corrupt_bench.models.loading",
     "load_detector": "corrupt_bench.models.loading",
     "list_models": "corrupt_bench.models.loading",
+    "corrupt_image": "corrupt_bench.engine.api",
+    "corrupt_keypoints": "corrupt_bench.engine.api",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

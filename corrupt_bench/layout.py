@@ -6,6 +6,7 @@ a column list. A generated benchmark (docs/INTERFACES.md, "Generated benchmark")
 
 ```
 OUT/lock.json  OUT/manifest.yaml  OUT/cameras.json        recipe, digests, calibration
+OUT/sequences.json                                          per sequence: source fps, frames, sizes, 3D labels
 OUT/<variant>/<corruption>/<severity>/labels/<subject>_<sequence>.parquet
 OUT/<variant>/<corruption>/<severity>/images/<subject>_<sequence>.<camera>/<frame:06d>.<ext>
 OUT/.generate/done/<unit key>.json  OUT/.generate/run_log.jsonl      state (not the benchmark)
@@ -36,6 +37,7 @@ H36M_FPS = 50.0  # Human3.6M videos and mocap; other sources carry their own rat
 LOCK_NAME = "lock.json"
 MANIFEST_NAME = "manifest.yaml"
 CAMERA_FILE_NAME = "cameras.json"  # the calibration the labels were computed with (scorers read it)
+SEQUENCES_NAME = "sequences.json"  # per sequence: the source's fps, frame count, image sizes, whether 3D labels exist
 STATE_DIR = ".generate"  # per-unit done markers and the run log; not part of the benchmark
 DONE_DIR = f"{STATE_DIR}/done"
 RUN_LOG_NAME = "run_log.jsonl"
@@ -45,10 +47,34 @@ LABEL_SUFFIX = ".parquet"
 IMAGE_SUFFIXES = (".jpg", ".png")
 IMAGE_EXTENSIONS = {"jpeg": "jpg", "png": "png", "keypoints": None}  # output.format -> file extension
 # root files of a benchmark besides its per-cell files: every one a scorer reads is in the lock
-ROOT_FILES = (LOCK_NAME, MANIFEST_NAME, CAMERA_FILE_NAME)
+ROOT_FILES = (LOCK_NAME, MANIFEST_NAME, CAMERA_FILE_NAME, SEQUENCES_NAME)
 IGNORED_DIRS = frozenset({STATE_DIR})  # folders of a benchmark that `verify` leaves alone
 # the lock of an output folder while generate / score / train write it (corrupt_bench.outdir); not output
 OUTPUT_LOCK_NAME = ".corrupt-bench.lock"
+
+
+def read_sequences(root: str | Path) -> list[dict] | None:
+    """The `sequences` list of a benchmark's sequences.json (None when the benchmark has none: older
+    versions). A variant's frame rate is `fps / frame_step` (both in the file)."""
+    import json
+
+    path = confined(root, SEQUENCES_NAME)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"unreadable {SEQUENCES_NAME} ({type(exc).__name__})", path) from None
+    if not isinstance(data, dict) or not isinstance(data.get("sequences"), list):
+        raise UserError(f"{SEQUENCES_NAME} must hold a 'sequences' list", path)
+    return data["sequences"]
+
+
+def has_no_3d_labels(root: str | Path) -> bool:
+    """True when a benchmark's sequences.json says none of its sequences has 3D ground truth (a
+    multi-view rig without it: images and 2D boxes only, nothing to score)."""
+    sequences = read_sequences(root)
+    return bool(sequences) and not any(isinstance(s, dict) and s.get("labels_3d") is True for s in sequences)
 
 
 def sequence_stem(subject: str, sequence: str) -> str:

@@ -410,7 +410,7 @@ def test_score_model_blazepose_gives_finite_rows(bench, tmp_path):
     rows = _score(["--model", "blazepose", "--config", str(REPO / "baselines/blazepose/tiny.yaml"),
                    "--benchmark", str(bench), "--out", str(tmp_path / "run")])
     assert len(rows) == 6 and set(rows["corruption"]) == {"clean", "brightness"}  # 2 cells x 3 cameras
-    assert rows["error"].isna().all() and rows["input_2d"].isna().all()
+    assert rows["error"].isna().all() and (rows["input_2d"] == "images").all()  # an image model reads the images
     assert (rows["n_frames"] == 4).all() and (rows["n_nonfinite"] == 0).all()  # measured: found in all 24 crops
     assert np.isfinite(rows[METRICS].to_numpy()).all()
     assert (rows["mpjpe"] < 400).all()  # a monocular model's error (measured 95-260 mm), not a wrong frame

@@ -25,7 +25,7 @@ from corrupt_bench.generate.planner import UnitGroup, group_units
 from corrupt_bench.generate.run import RunContext, generate, prepare, run_group, run_unit
 from corrupt_bench.generate.sources import CACHE_ENV
 from corrupt_bench.generate.writers import decode_image
-from corrupt_bench.layout import LABEL_COLUMNS, LOCK_NAME, label_schema
+from corrupt_bench.layout import LABEL_COLUMNS, LOCK_NAME, label_schema, read_sequences
 
 DEMOS = ("demo-da-3dpe", "demo-h36m-c", "demo-occluded-h36m", "demo-weak-sync")
 # lock content digests of the demo manifests on the synthetic source (golden.BENCHMARK_VERSIONS:
@@ -73,7 +73,10 @@ def test_demo_manifest_generates(demo_runs, name):
         "lock_format", "tool", "libraries", "manifest", "corruptions", "units", "content_digest", "root_files", "files",
     }  # fmt: skip
     assert set(lock["manifest"]) == {"name", "version", "digest", "seed"}
-    assert set(lock["root_files"]) == {"cameras.json"}
+    assert set(lock["root_files"]) == {"cameras.json", "sequences.json"}
+    sequences = read_sequences(out)  # the source's rate per sequence: a variant's rate is fps / frame_step
+    assert {(s["subject"], s["sequence"]) for s in sequences} == {(u.seq.subject, u.seq.sequence) for u in plan.units}
+    assert all(s["fps"] == 50.0 and s["frame_step"] == manifest.frame_step and s["labels_3d"] for s in sequences)
     assert {"numpy", "opencv", "scipy", "scikit-image", "pyarrow"} <= set(lock["libraries"])
     assert sorted(lock["files"]) == benchmark_files(out)
     size = manifest.crop.size

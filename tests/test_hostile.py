@@ -404,7 +404,10 @@ def test_score_with_failed_cells_exits_1_and_says_how_many(tmp_path, capsys):
 
 def test_report_on_an_all_failed_run(tmp_path, capsys):
     raw = raw_source(tmp_path / "raw")
-    code, _, _ = run(capsys, "score", "--model", "fixtures_bench:image_probe", "--benchmark", raw, "--out", tmp_path / "run", "--device", "cpu")
+    config = tmp_path / "fail-all.yaml"
+    config.write_text('bad_subject: "*"\n')
+    code, _, _ = run(capsys, "score", "--model", "fixtures_bench:failing", "--config", config, "--benchmark", raw,
+                     "--out", tmp_path / "run", "--device", "cpu")  # fmt: skip
     assert code == 1
     afile = tmp_path / "afile"
     afile.write_text("keep me\n")

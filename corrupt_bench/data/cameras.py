@@ -267,14 +267,17 @@ def get_camera(subject: str, camera_id: str, root: str | Path | None = None) -> 
         ) from None
 
 
-def write_camera_file(cameras: dict[tuple[str, str], Camera], path: str | Path) -> None:
-    """Write cameras in the package's JSON layout (used for a synthetic source rendered at another size)."""
+def write_camera_file(
+    cameras: dict[tuple[str, str], Camera], path: str | Path, source: str = "corrupt-bench: scaled public Human3.6M calibration"
+) -> None:
+    """Write cameras in the package's JSON layout (a synthetic source rendered at another size; the
+    calibration of another source a benchmark was generated from). Intrinsics are per camera id."""
     intr: dict[str, dict] = {}
     ext: dict[str, dict] = {}
     for (subject, cam_id), cam in sorted(cameras.items()):
         intr[cam_id] = cam.to_json()
         ext.setdefault(subject, {})[cam_id] = {"orientation": list(cam.orientation), "centre": list(cam.position)}
-    payload = {"source": "corrupt-bench: scaled public Human3.6M calibration", "intrinsics": intr, "extrinsics": ext}
+    payload = {"source": source, "intrinsics": intr, "extrinsics": ext}
     atomic_write_text(path, json.dumps(payload, indent=1))
 
 

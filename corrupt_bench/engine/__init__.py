@@ -3,7 +3,8 @@
 Modules, bottom to top (no circle): `rng`, `params` (typed parameter models), `base` (types),
 `clip` (Clip, CorruptionRecord), `per_frame` (keyed per-frame application), the family modules
 (`noise`, `blur`, `photometric`, `occlusion`, `views`, `keypoints`), `registry` (families joined
-with their tables), `corrupt` (`corrupt_clip`).
+with their tables), `corrupt` (`corrupt_clip`), `api` (`corrupt_image`, `corrupt_keypoints`: one call
+per image or pose).
 
 The names below are imported on first use (PEP 562), so importing a submodule such as
 `corrupt_bench.engine.commands` (every CLI start does) does not load OpenCV, SciPy and the registry.
@@ -25,6 +26,8 @@ _EXPORTS: dict[str, str] = {
     "Params": "params",
     "RngKey": "rng",
     "corrupt_clip": "corrupt",
+    "corrupt_image": "api",
+    "corrupt_keypoints": "api",
     "get_corruption": "registry",
     "list_corruptions": "registry",
     "load_registry": "registry",

@@ -241,7 +241,8 @@ def occlusion_overlay(p: Overlay, ctx: FrameContext) -> np.ndarray:
         return np.zeros(N_JOINTS, dtype=bool)
     visible = np.ones(N_JOINTS)
     h, w = ctx.image_shape
-    px = np.rint(ctx.joints_2d).astype(np.int64)
+    finite = np.all(np.isfinite(ctx.joints_2d), axis=1)  # a joint without a position (no labels) is never hidden
+    px = np.rint(np.where(finite[:, None], ctx.joints_2d, -1.0)).astype(np.int64)
     for place, patch in zip(p.placements, p.patches, strict=True):
         lx, ly = px[:, 0] - place.x0, px[:, 1] - place.y0
         inside = (lx >= 0) & (ly >= 0) & (lx < patch.shape[1]) & (ly < patch.shape[0])

@@ -28,7 +28,6 @@ from corrupt_bench.engine import Clip, Corruption
 from corrupt_bench.errors import UserError
 from corrupt_bench.generate.manifest import CropSpec
 from corrupt_bench.generate.planner import SequenceInfo
-from corrupt_bench.layout import H36M_FPS
 
 CHUNK_BYTES = 64 * 2**20  # pixels of one chunk held in memory (all views; a cell's corrupted copy is another)
 MAX_CHUNK_FRAMES = 64
@@ -176,7 +175,8 @@ class UnitFrames:
         v_n, t_n = len(self.cameras), len(frames)
         size = self.crop.output_size
         j2d_full = np.stack([j[idx] for j in self.joints_2d])  # (V, T, 17, 2)
-        boxes_full = person_box(j2d_full, self.crop.margin)  # (V, T, 4)
+        # (V, T, 4); a sequence without ground truth (NaN joints) has no box (the engine uses the whole frame)
+        boxes_full = person_box(j2d_full, self.crop.margin) if np.isfinite(j2d_full).any() else np.full((v_n, t_n, 4), np.nan)
         if self.crop.mode == "person":
             crops = square_box(boxes_full)
             affine = np.stack([[crop_affine(crops[v, t], size) for t in range(t_n)] for v in range(v_n)])
@@ -204,7 +204,7 @@ class UnitFrames:
         clip = Clip(
             subject=self.seq.subject,
             sequence=self.seq.sequence,
-            fps=H36M_FPS,
+            fps=self.seq.fps,
             frame_indices=idx,
             cameras=self.cameras,
             images=images,

@@ -28,7 +28,8 @@ def generate_command(
     manifest: str = typer.Argument(..., help="Manifest YAML, or a built-in name (da-3dpe, demo-h36m-c, ...)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder of the benchmark."),
     source: Path | None = typer.Option(
-        None, "--source", help="Your raw Human3.6M folder (synthetic manifests: generated into the cache if left out)."
+        None, "--source", help="The source folder: raw Human3.6M, VideoPose3D npz, mmpose's processed Human3.6M or a rig "
+        "with its rig.yaml, as source.kind says (synthetic manifests: generated into the cache if left out)."
     ),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
     voc: Path | None = typer.Option(None, "--voc", help="Pascal VOC folder for voc_occluder."),
@@ -44,14 +45,16 @@ def generate_command(
     """Generate a benchmark from a manifest (resumable: rerun the same command after an interruption)."""
     _read_yaml_first(manifest)
     from corrupt_bench.executors import make_executor
-    from corrupt_bench.generate.run import estimate_bytes, generate, prepare
+    from corrupt_bench.generate.run import estimate_bytes, frame_pixels, generate, prepare
+    from corrupt_bench.generate.sources import open_source
 
     if dry_run:
         spec, config, plan, _ = prepare(manifest, source, voc)
         images = plan.n_rows if spec.output.format != "keypoints" else 0
         typer.echo(f"manifest {spec.name} {spec.version} ({spec.digest()[:19]})  source {config.kind}: {config.path}")
         typer.echo(f"units {len(plan.units)}  frames {plan.n_frames}  images {images}  label rows {plan.n_rows}")
-        typer.echo(f"estimated size {_mb(estimate_bytes(spec, plan))} (assumes {spec.output.format} output)")
+        pixels = frame_pixels(open_source(config), plan)
+        typer.echo(f"estimated size {_mb(estimate_bytes(spec, plan, pixels))} (assumes {spec.output.format} output)")
         for line in plan.skipped:
             typer.echo(f"note: {line}")
         return

@@ -7,8 +7,8 @@ wall-clock time; timings go to `.generate/run_log.jsonl`.
 
 `content_digest` covers the per-cell files (`files`) only, as it always has, so locks of older
 versions stay comparable. The root files a scorer reads are covered beside it: the manifest by
-its canonical digest (`manifest.digest`), `cameras.json` by the digest of its canonical JSON
-(`root_files`). `verify` checks both; a lock without `root_files` (older versions) leaves
+its canonical digest (`manifest.digest`), `cameras.json` and `sequences.json` by the digests of
+their canonical JSON (`root_files`). `verify` checks both; a lock without `root_files` (older versions) leaves
 `cameras.json` unchecked and says so.
 
 Resumability: every work unit writes its files atomically, then a done-marker
@@ -38,6 +38,7 @@ from corrupt_bench.layout import (
     MANIFEST_NAME,
     OUTPUT_LOCK_NAME,
     ROOT_FILES,
+    SEQUENCES_NAME,
     marker_path,
 )
 
@@ -141,7 +142,7 @@ def json_digest(path: Path) -> str:
 
 def root_file_digests(out: Path) -> dict[str, str]:
     """Digests of the root files a scorer reads besides the manifest (which has its own digest)."""
-    return {CAMERA_FILE_NAME: json_digest(out / CAMERA_FILE_NAME)}
+    return {name: json_digest(out / name) for name in (CAMERA_FILE_NAME, SEQUENCES_NAME) if (out / name).is_file()}
 
 
 def library_versions() -> dict[str, str]:
@@ -386,17 +387,19 @@ def _check_root_files(out: Path, lock: dict, report: VerifyReport) -> None:
     recorded = lock["root_files"] if isinstance(lock.get("root_files"), dict) else {}
     if CAMERA_FILE_NAME not in recorded:
         report.unchecked.append(CAMERA_FILE_NAME)
-        return
-    path = out / CAMERA_FILE_NAME
-    if not path.is_file():
-        report.missing.insert(0, CAMERA_FILE_NAME)
-        return
-    try:
-        digest = json_digest(path)
-    except (OSError, ValueError):  # unreadable or not JSON: altered
-        digest = None
-    if digest != recorded[CAMERA_FILE_NAME]:
-        report.altered.insert(0, CAMERA_FILE_NAME)
+    for name in (CAMERA_FILE_NAME, SEQUENCES_NAME):  # sequences.json: recorded since it exists
+        if name not in recorded:
+            continue
+        path = out / name
+        if not path.is_file():
+            report.missing.insert(0, name)
+            continue
+        try:
+            digest = json_digest(path)
+        except (OSError, ValueError):  # unreadable or not JSON: altered
+            digest = None
+        if digest != recorded[name]:
+            report.altered.insert(0, name)
 
 
 def library_differences(lock: dict) -> list[str]:

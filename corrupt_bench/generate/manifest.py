@@ -18,14 +18,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from corrupt_bench.data.cameras import CAMERA_IDS
+from corrupt_bench.data.cameras import CAMERA_ID, CAMERA_IDS
 from corrupt_bench.errors import UserError, short_repr
 from corrupt_bench.layout import CLEAN  # noqa: F401  (re-exported: planner and tests read it here)
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SAFE_NAME_HELP = "a plain folder name (letters, digits, '.', '_', '-'; no '/', no '..', not absolute)"
-SOURCE_KINDS = ("h36m_raw", "vp3d_npz", "synthetic")
-H36M_KINDS = ("h36m_raw", "vp3d_npz", "synthetic")  # sources whose subjects and actions are Human3.6M's
+SOURCE_KINDS = ("h36m_raw", "vp3d_npz", "synthetic", "mmpose_h36m", "multiview")
+H36M_KINDS = ("h36m_raw", "vp3d_npz", "synthetic", "mmpose_h36m")  # sources whose subjects and actions are Human3.6M's
+KEYPOINT_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # the <name> of data_2d_h36m_<name>.npz
+ANNOTATION_DIR = re.compile(r"^fps\d+$")  # mmpose's annotation_body3d/fps<rate>
+OPTIONAL_SOURCE_KEYS = ("keypoints", "annotation")  # left out of the digest when not given (older digests hold)
 MAX_SEED = 2**63 - 1
 
 
@@ -38,11 +41,40 @@ class _Strict(BaseModel):
 class SourceSpec(_Strict):
     """Where frames and labels come from. `path` is machine-local: it is left out of the digest."""
 
-    kind: Literal["h36m_raw", "vp3d_npz", "synthetic"]
+    kind: Literal["h36m_raw", "vp3d_npz", "synthetic", "mmpose_h36m", "multiview"]
     path: str | None = Field(None, description="default for --source (not part of the digest)")
     seconds: float = Field(2.0, gt=0, le=60, description="synthetic only: length of each sequence")
     divisor: int = Field(8, ge=1, le=16, description="synthetic only: render at 1/divisor of 1000 px")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="synthetic only: seed of the synthetic motion")
+    keypoints: str | None = Field(
+        None, description="vp3d_npz only: the 2D file data_2d_h36m_<keypoints>.npz (gt, cpn_ft_h36m_dbb, "
+        "detectron_ft_h36m or any name); default: gt when present, else the mocap projected"
+    )
+    annotation: str | None = Field(
+        None, description="mmpose_h36m only: the annotation folder (fps50, fps10); default: the only one, or fps50"
+    )
+
+    @field_validator("keypoints")
+    @classmethod
+    def _keypoint_name(cls, value: str | None) -> str | None:
+        if value is not None and not KEYPOINT_FILE.fullmatch(value):
+            raise ValueError(f"{value!r} is not a keypoint file name (letters, digits, _ . + -; e.g. cpn_ft_h36m_dbb)")
+        return value
+
+    @field_validator("annotation")
+    @classmethod
+    def _annotation_name(cls, value: str | None) -> str | None:
+        if value is not None and not ANNOTATION_DIR.fullmatch(value):
+            raise ValueError(f"{value!r} is not an mmpose annotation folder (fps50, fps10, ...)")
+        return value
+
+    @model_validator(mode="after")
+    def _options_of_kind(self) -> SourceSpec:
+        if self.keypoints is not None and self.kind != "vp3d_npz":
+            raise ValueError(f"source.keypoints is for kind 'vp3d_npz' only (this source is {self.kind!r})")
+        if self.annotation is not None and self.kind != "mmpose_h36m":
+            raise ValueError(f"source.annotation is for kind 'mmpose_h36m' only (this source is {self.kind!r})")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -175,10 +207,16 @@ class Manifest(_Strict):
             raise ValueError("subjects must not repeat")
         return value
 
-    @field_validator("cameras")
+    @model_validator(mode="before")
     @classmethod
-    def _cameras(cls, value: list[str]) -> list[str]:
-        return _check_cameras(value)
+    def _rig_cameras(cls, value: Any) -> Any:
+        """A multi-view rig has its own camera ids: its manifest lists them (no Human3.6M default)."""
+        if isinstance(value, dict) and "cameras" not in value:
+            source = value.get("source")
+            kind = source.get("kind") if isinstance(source, dict) else source
+            if kind == "multiview":
+                raise ValueError("key 'cameras' is required with source kind 'multiview' (the rig's camera ids)")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
@@ -187,9 +225,11 @@ class Manifest(_Strict):
             raise ValueError("variant names must be unique")
         if self.source.kind == "vp3d_npz" and self.output.format != "keypoints":
             raise ValueError("source kind 'vp3d_npz' has no images; allowed output.format: keypoints")
-        for variant in self.variants:
+        h36m = self.source.kind in H36M_KINDS
+        _check_cameras(self.cameras, h36m, "cameras")
+        for i, variant in enumerate(self.variants):
             if variant.cameras is not None:
-                _check_cameras(variant.cameras)
+                _check_cameras(variant.cameras, h36m, f"variants[{i}].cameras")
         return self
 
     def variant_cameras(self, variant: VariantSpec) -> list[str]:
@@ -235,13 +275,22 @@ def check_h36m_names(manifest: Manifest, path: str | Path | None = None) -> None
 
 
 def check_against_source(manifest: Manifest, sequences, source: str | Path, path: str | Path | None = None) -> None:
-    """Every subject of the manifest has a sequence in the source, and every listed action is
-    recorded by at least one of them (`sequences`: the source's SequenceInfo list)."""
+    """Every subject of the manifest has a sequence in the source, every listed action is recorded by
+    at least one of them, and (a rig) every listed camera is the source's (`sequences`: the source's
+    SequenceInfo list)."""
     subjects = {s.subject for s in sequences}
     for i, subject in enumerate(manifest.subjects):
         if subject not in subjects:
             hint = _did_you_mean(subject, tuple(sorted(subjects)))
             raise UserError(f"key 'subjects[{i}]': no subject {subject!r} in the source {source}; {hint}found: {', '.join(sorted(subjects)) or 'none'}", path)
+    if manifest.source.kind not in H36M_KINDS:  # a rig's camera ids are its own: an unknown one is a fault, not a quirk
+        cameras = sorted({c for s in sequences if s.subject in manifest.subjects for c in s.cameras})
+        listed = [("cameras", manifest.cameras)] + [(f"variants[{i}].cameras", v.cameras or []) for i, v in enumerate(manifest.variants)]
+        for key, ids in listed:
+            for i, camera in enumerate(ids):
+                if camera not in cameras:
+                    hint = _did_you_mean(camera, tuple(cameras))
+                    raise UserError(f"key '{key}[{i}]': no camera {camera!r} in the source {source}; {hint}found: {', '.join(cameras)}", path)
     actions = {s.action for s in sequences if s.subject in manifest.subjects}
     for i, action in enumerate(manifest.actions or ()):
         if action not in actions:
@@ -249,12 +298,15 @@ def check_against_source(manifest: Manifest, sequences, source: str | Path, path
             raise UserError(f"key 'actions[{i}]': no action {action!r} for these subjects in the source {source}; {hint}found: {', '.join(sorted(actions)) or 'none'}", path)
 
 
-def _check_cameras(value: list[str]) -> list[str]:
+def _check_cameras(value: list[str], h36m: bool = True, key: str = "cameras") -> list[str]:
+    """Human3.6M's four camera ids for its sources; a rig's own ids (checked against it when opened) otherwise."""
     for camera in value:
-        if camera not in CAMERA_IDS:
-            raise ValueError(f"camera {camera!r} is not allowed; allowed: {', '.join(CAMERA_IDS)}")
+        if h36m and camera not in CAMERA_IDS:
+            raise ValueError(f"key '{key}': camera {camera!r} is not allowed; allowed: {', '.join(CAMERA_IDS)}")
+        if not h36m and not CAMERA_ID.fullmatch(camera):
+            raise ValueError(f"key '{key}': camera id {camera!r} must be letters, digits, '_' and '-'")
     if len(set(value)) != len(value):
-        raise ValueError("cameras must not repeat")
+        raise ValueError(f"key '{key}': cameras must not repeat")
     return value
 
 
@@ -262,6 +314,9 @@ def canonical_dict(manifest: Manifest) -> dict:
     """The manifest as plain JSON data without machine-local paths (source.path, voc)."""
     data = manifest.model_dump(mode="json")
     data["source"].pop("path", None)
+    for key in OPTIONAL_SOURCE_KEYS:
+        if data["source"][key] is None:
+            del data["source"][key]
     data.pop("voc", None)
     return data
 
@@ -320,6 +375,8 @@ def _describe(error: dict) -> str:
     if kind == "missing":
         return f"key {key!r} is required"
     message = error["msg"].removeprefix("Value error, ")
+    if not loc and message.startswith("key '"):  # a check across keys names its key itself
+        return message
     if kind.startswith("literal") or kind.startswith("value_error"):
         return f"key {key!r}: {message}"
     return f"key {key!r}: {message} (got {short_repr(error.get('input'))})"

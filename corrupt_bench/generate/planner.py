@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from corrupt_bench.generate.manifest import Manifest
-from corrupt_bench.layout import CLEAN
+from corrupt_bench.layout import CLEAN, H36M_FPS
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,12 @@ class SequenceInfo:
     subaction: int
     cameras: tuple[str, ...]
     n_frames: int
+    fps: float = H36M_FPS  # the rate of the source's frame indices (a rig's videos carry their own)
 
     @classmethod
     def from_ref(cls, ref) -> SequenceInfo:
-        return cls(ref.subject, ref.sequence, ref.action, int(ref.subaction), tuple(ref.cameras), int(ref.n_frames))
+        return cls(ref.subject, ref.sequence, ref.action, int(ref.subaction), tuple(ref.cameras), int(ref.n_frames),
+                   float(ref.fps))  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from corrupt_bench.generate import lock as lockmod
 from corrupt_bench.generate.clips import ClipChunk, UnitFrames, chunk_length, overlap_frames
 from corrupt_bench.generate.labels import LabelSpool, chunk_table
 from corrupt_bench.generate.manifest import Manifest, canonical_dict, check_against_source, load_manifest
-from corrupt_bench.generate.planner import Plan, UnitGroup, WorkUnit, group_units, plan
+from corrupt_bench.generate.planner import Plan, SequenceInfo, UnitGroup, WorkUnit, group_units, plan
 from corrupt_bench.generate.sources import SourceConfig, open_source, resolve_source
 from corrupt_bench.generate.writers import encode_image, write_labels
 from corrupt_bench.io import atomic_write_bytes, confined, is_temporary, remove_temporaries
@@ -40,6 +40,7 @@ from corrupt_bench.layout import (
     MANIFEST_NAME,
     OUTPUT_LOCK_NAME,
     RUN_LOG_NAME,
+    SEQUENCES_NAME,
     STATE_DIR,
     image_folder,
     image_name,
@@ -52,6 +53,8 @@ from corrupt_bench.outdir import output_lock
 BYTES_PER_PIXEL = {"jpeg": 0.5, "png": 1.6}
 BYTES_PER_IMAGE_HEADER = 600
 BYTES_PER_LABEL_ROW = 700
+FULL_FRAME_PIXELS = 1000 * 1000  # a Human3.6M frame, when the source's sizes are not at hand
+OWN_CALIBRATION_KINDS = ("mmpose_h36m", "multiview")  # sources whose cameras.json is written from their own calibration
 
 
 @dataclass(frozen=True)
@@ -302,14 +305,17 @@ def parallel_slots(todo: list[WorkUnit], slots: int) -> int:
     return max(1, min(slots, sum(u.n_images for u in todo) // MIN_ROWS_PER_WORKER))
 
 
-def unit_groups(manifest: Manifest, todo: list[WorkUnit], slots: int, staged: bool) -> tuple[UnitGroup, ...]:
+def unit_groups(
+    manifest: Manifest, todo: list[WorkUnit], slots: int, staged: bool, full_frame: int = FULL_FRAME_PIXELS
+) -> tuple[UnitGroup, ...]:
     """The groups `generate` runs: units sharing frames together (every frame decoded once), split
     only so that each of `slots` parallel workers gets a group, and, when outputs travel back to the
-    driver (`staged`), so that a group's images stay under STAGED_GROUP_BYTES."""
+    driver (`staged`), so that a group's images stay under STAGED_GROUP_BYTES (`full_frame`: a
+    full frame's pixels, `frame_pixels(source, plan)`)."""
     max_images = None
     if staged and manifest.output.format != "keypoints":
         side = manifest.crop.output_size
-        pixels = side * side if side is not None else 1000 * 1000
+        pixels = side * side if side is not None else full_frame
         max_images = int(STAGED_GROUP_BYTES // (pixels * BYTES_PER_PIXEL[manifest.output.format] + BYTES_PER_IMAGE_HEADER))
     return group_units(todo, slots, max_images)
 
@@ -347,6 +353,7 @@ def prepare(
     units = plan(manifest, sequences)
     if not units.units:
         raise UserError("the manifest selects no sequence of this source", path)
+    check_source_frames(manifest, source_reader, units, path)
     check_values = getattr(source_reader, "check_values", None)  # sources read whole at opening have none
     if check_values is not None:
         for seq, cameras in sorted({(u.seq, u.cameras) for u in units.units}, key=lambda sc: (sc[0].subject, sc[0].sequence)):
@@ -354,12 +361,78 @@ def prepare(
     return manifest, config, units, None if voc_dir is None else str(voc_dir.resolve())
 
 
-def estimate_bytes(manifest: Manifest, units: Plan) -> int:
+def check_source_frames(manifest: Manifest, source, units: Plan, path: Path | None = None) -> None:
+    """What a source must hold for the planned units: every planned frame (mmpose's fps10 annotation
+    holds every 5th frame only: frame_step must be a multiple of 5), and, for a sequence without 3D
+    ground truth (a rig without it), nothing that needs the person: no person crop, no keypoint
+    corruption, no keypoint output. Such a sequence gets images and label rows without joints."""
+    held_of = getattr(source, "frames", None)
+    truth_of = getattr(source, "has_ground_truth", None)
+    for seq in sorted({u.seq for u in units.units}, key=lambda s: (s.subject, s.sequence)):
+        planned = sorted({f for u in units.units if u.seq == seq for f in u.frames})
+        if held_of is not None:
+            held = held_of(seq)
+            missing = sorted(set(planned) - set(held))
+            if missing:
+                step = int(np.gcd.reduce(np.diff(held))) if len(held) > 1 else 0
+                every = f"every {step}th frame" if step > 1 else f"{len(held)} of its {seq.n_frames} frames"
+                raise UserError(
+                    f"{seq.subject} {seq.sequence}: the source holds {every} only (not frame {missing[0]}); "
+                    f"choose a frame_step that is a multiple of {max(step, 1)}", path,
+                )  # fmt: skip
+        if truth_of is None or truth_of(seq):
+            continue
+        where = f"{seq.subject} {seq.sequence} has no 3D ground truth (no joints, no person box)"
+        if manifest.output.format == "keypoints":
+            raise UserError(f"{where}: keypoint output needs joints; use output.format jpeg or png", path)
+        if manifest.crop.mode == "person":
+            raise UserError(f"{where}: no person to crop around; use crop: {{mode: full}}", path)
+        for vi, variant in enumerate(manifest.variants):
+            for ci, spec in enumerate(variant.corruptions):
+                if get_corruption(spec.name).modality == "keypoint":
+                    raise UserError(f"key 'variants[{vi}].corruptions[{ci}].name': {spec.name!r} corrupts 2D keypoints; {where}", path)
+
+
+def sequence_table(manifest: Manifest, source, units: Plan) -> dict:
+    """sequences.json: per planned sequence the source's frame rate and frame count, the manifest's
+    frame step (a variant's rate is fps / frame_step), each camera's image size and whether the
+    sequence has 3D labels."""
+    truth_of = getattr(source, "has_ground_truth", None)
+    cameras: dict[SequenceInfo, list[str]] = {}
+    for unit in units.units:
+        cameras.setdefault(unit.seq, [])
+        cameras[unit.seq] += [c for c in unit.cameras if c not in cameras[unit.seq]]
+    rows = []
+    for seq, ids in sorted(cameras.items(), key=lambda item: (item[0].subject, item[0].sequence)):
+        sizes = {}
+        for camera_id in ids:
+            camera = source.camera(seq.subject, camera_id)
+            sizes[camera_id] = {"width": int(camera.width), "height": int(camera.height)}
+        rows.append({
+            "subject": seq.subject, "sequence": seq.sequence, "action": seq.action, "subaction": seq.subaction,
+            "fps": float(seq.fps), "n_frames": seq.n_frames, "frame_step": manifest.frame_step, "cameras": sizes,
+            "labels_3d": truth_of is None or bool(truth_of(seq)),
+        })  # fmt: skip
+    return {"format": 1, "sequences": rows}
+
+
+def source_cameras(source, units: Plan) -> dict:
+    """The calibration of every (subject, camera) the units read, as the source gives it."""
+    pairs = sorted({(u.seq.subject, c) for u in units.units for c in u.cameras})
+    return {pair: source.camera(*pair) for pair in pairs}
+
+
+def frame_pixels(source, units: Plan) -> int:
+    """Pixels of the largest source frame the units read: the size of a full-frame output image."""
+    return max((c.width * c.height for c in source_cameras(source, units).values()), default=FULL_FRAME_PIXELS)
+
+
+def estimate_bytes(manifest: Manifest, units: Plan, full_frame: int = FULL_FRAME_PIXELS) -> int:
     rows = units.n_rows
     size = 0
     if manifest.output.format != "keypoints":
         side = manifest.crop.output_size
-        pixels = side * side if side is not None else 1000 * 1000
+        pixels = side * side if side is not None else full_frame
         size += int(rows * (pixels * BYTES_PER_PIXEL[manifest.output.format] + BYTES_PER_IMAGE_HEADER))
     return size + rows * BYTES_PER_LABEL_ROW
 
@@ -402,7 +475,7 @@ def _check_paths(out: Path, units: Plan) -> None:
     refused before anything is written; each write checks again)."""
     if not out.is_dir():
         return
-    for name in (MANIFEST_NAME, CAMERA_FILE_NAME, LOCK_NAME, RUN_LOG_NAME):
+    for name in (MANIFEST_NAME, CAMERA_FILE_NAME, SEQUENCES_NAME, LOCK_NAME, RUN_LOG_NAME):
         confined(out, *(STATE_DIR, name) if name == RUN_LOG_NAME else (name,))
     confined(out, DONE_DIR)
     for unit in units.units:
@@ -462,16 +535,21 @@ def _generate_into(
     )
     # The calibration the labels were computed with travels with the benchmark (a synthetic source rendered
     # at 1/divisor size has its own cameras.json); scorers read it instead of guessing.
-    from corrupt_bench.data.cameras import camera_file_for
+    from corrupt_bench.data.cameras import camera_file_for, write_camera_file
 
-    source_dir = Path(config.path) if config.kind != "vp3d_npz" else None
-    atomic_write_bytes(confined(out, CAMERA_FILE_NAME), camera_file_for(source_dir).read_bytes())
+    source = open_source(config)
+    if config.kind in OWN_CALIBRATION_KINDS:  # the source's own calibration, as it read it
+        write_camera_file(source_cameras(source, units), confined(out, CAMERA_FILE_NAME), f"corrupt-bench: the calibration of a {config.kind} source")
+    else:
+        source_dir = Path(config.path) if config.kind != "vp3d_npz" else None
+        atomic_write_bytes(confined(out, CAMERA_FILE_NAME), camera_file_for(source_dir).read_bytes())
+    atomic_write_bytes(confined(out, SEQUENCES_NAME), json.dumps(sequence_table(manifest, source, units), indent=1).encode())
     ctx = RunContext(str(out.resolve()), manifest.model_dump_json(), config, voc_dir, manifest.seed)
     todo = [u for u in units.units if lockmod.read_marker(out, u.key) is None]
     executor = executor if executor is not None else LocalExecutor(workers)
     staged = getattr(executor, "shared_fs", True) is False
     slots = parallel_slots(todo, executor.slots() if todo else 1)
-    groups = unit_groups(manifest, todo, slots, staged)
+    groups = unit_groups(manifest, todo, slots, staged, frame_pixels(source, units))
     batches = executor.map(partial(run_group, ctx), groups, staging=group_staging(ctx), max_parallel=slots)
     results = (result for batch in batches for result in batch)
     if show_progress:

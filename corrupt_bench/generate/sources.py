@@ -30,32 +30,49 @@ VP3D_2D_NAME = "data_2d_h36m_gt.npz"
 
 @dataclass(frozen=True)
 class SourceConfig:
-    kind: str  # "h36m_raw" | "synthetic" (both read as a raw folder) | "vp3d_npz"
+    kind: str  # "h36m_raw" | "synthetic" (both read as a raw folder) | "vp3d_npz" | "mmpose_h36m" | "multiview"
     path: str
     subjects: tuple[str, ...]
+    keypoints: str | None = None  # vp3d_npz: the <name> of data_2d_h36m_<name>.npz
+    annotation: str | None = None  # mmpose_h36m: the annotation folder (fps50, fps10)
 
 
-class RawSource:
-    """A raw-layout folder read through `corrupt_bench.data.raw.RawH36M`."""
+class ReaderSource:
+    """A source read through one of `corrupt_bench.data`'s readers (raw Human3.6M, mmpose's layout, a
+    multi-view rig): its sequences as the planner's SequenceInfo (with their own fps), looked up by
+    (subject, sequence). A sequence without 3D ground truth (a rig may have none) has NaN joints: its
+    images are generated, its label rows carry no 3D or 2D joints."""
 
-    has_images = True
+    def __init__(self, reader):
+        self.reader = reader
+        self._refs = {(r.subject, r.sequence): r for r in reader.sequences()}
 
-    def __init__(self, root: Path, subjects: tuple[str, ...]):
-        from corrupt_bench.data.raw import RawH36M
-
-        self.reader = RawH36M(root, subjects=subjects)
-        self._refs = {(r.subject, r.sequence): r for r in self.reader.sequences()}
+    @property
+    def has_images(self) -> bool:
+        return bool(getattr(self.reader, "has_images", True))
 
     def sequences(self) -> list[SequenceInfo]:
         return [SequenceInfo.from_ref(r) for r in self._refs.values()]
+
+    def has_ground_truth(self, seq: SequenceInfo) -> bool:
+        has = getattr(self.reader, "has_ground_truth", None)
+        return True if has is None else bool(has(self._refs[(seq.subject, seq.sequence)]))
+
+    def frames(self, seq: SequenceInfo) -> tuple[int, ...]:
+        """The absolute frame indices the source holds (mmpose's fps10 annotation: every 5th)."""
+        return self._refs[(seq.subject, seq.sequence)].frame_indices
 
     def camera(self, subject: str, camera_id: str) -> Camera:
         return self.reader.camera(subject, camera_id)
 
     def poses_world(self, seq: SequenceInfo) -> np.ndarray:
+        if not self.has_ground_truth(seq):
+            return np.full((seq.n_frames, 17, 3), np.nan)
         return self.reader.poses_world(self._refs[(seq.subject, seq.sequence)])
 
     def poses_2d(self, seq: SequenceInfo, camera_id: str) -> np.ndarray:
+        if not self.has_ground_truth(seq):
+            return np.full((seq.n_frames, 17, 2), np.nan)
         return self.reader.poses_2d(self._refs[(seq.subject, seq.sequence)], camera_id)
 
     def video(self, seq: SequenceInfo, camera_id: str):
@@ -69,12 +86,24 @@ class RawSource:
             self.poses_2d(seq, camera_id)
 
 
+class RawSource(ReaderSource):
+    """A raw-layout folder read through `corrupt_bench.data.raw.RawH36M`."""
+
+    def __init__(self, root: Path, subjects: tuple[str, ...]):
+        from corrupt_bench.data.raw import RawH36M
+
+        super().__init__(RawH36M(root, subjects=subjects))
+
+
 class Vp3dSource:
-    """VideoPose3D's `data_3d_h36m.npz` (+ `data_2d_h36m_gt.npz` when present, else projected 2D)."""
+    """VideoPose3D's `data_3d_h36m.npz` with the 2D of `data_2d_h36m_<keypoints>.npz` (ground truth or a
+    detector's: keypoint corruptions start from them, and they are the label rows' `joints_2d`); without
+    `keypoints`, `data_2d_h36m_gt.npz` when present, else the mocap projected. A detection file's
+    confidences are not used."""
 
     has_images = False
 
-    def __init__(self, path: Path, subjects: tuple[str, ...]):
+    def __init__(self, path: Path, subjects: tuple[str, ...], keypoints: str | None = None):
         from corrupt_bench.data import quirks, vp3d_npz
 
         folder = path if path.is_dir() else path.parent
@@ -82,7 +111,8 @@ class Vp3dSource:
         if not file_3d.is_file():
             raise UserError(f"no {VP3D_3D_NAME} (source kind vp3d_npz)", file_3d)
         positions = vp3d_npz.read_positions_3d(file_3d)
-        file_2d = folder / VP3D_2D_NAME
+        # a named keypoint file must be there; without a name, the ground-truth 2D when present
+        file_2d = vp3d_npz.keypoint_file(folder, keypoints) if keypoints is not None else folder / VP3D_2D_NAME
         paired = None
         if file_2d.is_file():
             positions_2d, metadata = vp3d_npz.read_positions_2d(file_2d)
@@ -135,8 +165,16 @@ def open_source(config: SourceConfig):
     if config.kind in ("h36m_raw", "synthetic"):
         return RawSource(path, config.subjects)
     if config.kind == "vp3d_npz":
-        return Vp3dSource(path, config.subjects)
-    raise UserError(f"unknown source kind {config.kind!r}; allowed: h36m_raw, vp3d_npz, synthetic")
+        return Vp3dSource(path, config.subjects, config.keypoints)
+    if config.kind == "mmpose_h36m":
+        from corrupt_bench.data.mmpose_h36m import MmposeH36M
+
+        return ReaderSource(MmposeH36M(path, subjects=config.subjects, annotation=config.annotation))
+    if config.kind == "multiview":
+        from corrupt_bench.data.multiview import MultiViewRig
+
+        return ReaderSource(MultiViewRig(path, subjects=config.subjects))
+    raise UserError(f"unknown source kind {config.kind!r}; allowed: h36m_raw, vp3d_npz, synthetic, mmpose_h36m, multiview")
 
 
 def cache_root() -> Path:
@@ -208,8 +246,10 @@ def resolve_source(manifest: Manifest, source: Path | None, cache: Path | None =
     path = source if source is not None else (Path(manifest.source.path) if manifest.source.path else None)
     if path is None:
         if kind != "synthetic":
-            raise UserError(f"source kind {kind!r} needs --source DIR (your Human3.6M copy)")
+            what = "the rig folder with its rig.yaml" if kind == "multiview" else "your Human3.6M copy"
+            raise UserError(f"source kind {kind!r} needs --source DIR ({what})")
         path = ensure_synthetic(manifest, cache, workers)
     if not path.exists():
         raise UserError("source not found", path)
-    return SourceConfig(kind, str(path.resolve()), tuple(manifest.subjects))
+    spec = manifest.source
+    return SourceConfig(kind, str(path.resolve()), tuple(manifest.subjects), spec.keypoints, spec.annotation)

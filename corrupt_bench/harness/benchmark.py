@@ -24,6 +24,7 @@ from corrupt_bench.layout import (
     CAMERA_FILE_NAME,
     CLEAN,
     LABELS_DIR,
+    has_no_3d_labels,
     label_glob,
     label_path,
     parse_label_path,
@@ -60,6 +61,8 @@ class Benchmark:
         if not self.root.is_dir():
             raise UserError("benchmark folder not found", self.root)
         self.is_generated = (self.root / LOCK_FILE).is_file()
+        if self.is_generated and has_no_3d_labels(self.root):
+            raise UserError("no 3D labels to score: the benchmark's source has no 3D ground truth (sequences.json)", self.root)
         self._raw = None
         if not self.is_generated:
             from corrupt_bench.data.raw import RawH36M
