@@ -205,6 +205,23 @@ def _pretrained_config(model: str) -> dict | None:
     return load_config(model, PRETRAINED_CONFIG) if model in PRETRAINED_MODELS else None
 
 
+def share_detections(source_run: Path, run: Path) -> None:
+    """Copy the detection cache of an earlier run on the same benchmark into `run`, so a detector runs
+    once per benchmark, not once per keypoint model. The cache is keyed by the detector's identity
+    (`RUN/detections/<detector key>/...`) and a file is reused only when it covers every frame asked
+    for, so another detector, or a cache that does not fit, is simply detected again."""
+    from corrupt_bench.io import atomic_write_bytes, confined, is_temporary
+    from corrupt_bench.layout import DETECTIONS_DIR
+
+    cache = source_run / DETECTIONS_DIR
+    for path in sorted(cache.rglob("*.parquet")) if cache.is_dir() else []:
+        if is_temporary(path.name):
+            continue
+        target = confined(run, DETECTIONS_DIR, *path.relative_to(cache).parts)
+        if not target.is_file():
+            atomic_write_bytes(target, path.read_bytes())
+
+
 def score_run(job: ScoreJob, benchmarks: dict[str, Path], checkpoints: dict[str, Path], out: Path, device: str | None) -> Path:
     """Score one job into OUT/runs/<label>/<benchmark> (a finished run is reused)."""
     from corrupt_bench.harness.scoring import score
@@ -270,7 +287,15 @@ def run_demo(
 
     t0 = time.perf_counter()
     _stage(console, 4, total, "score every model on every variant it can consume")
-    runs = [score_run(job, benchmarks, checkpoints, out, device) for job in demo_jobs(benchmarks, checkpoints, device)]
+    runs: list[Path] = []
+    detected: dict[tuple[str, str], Path] = {}  # (benchmark, detector) -> the first run that detected it
+    for job in demo_jobs(benchmarks, checkpoints, device):
+        run = out / "runs" / job.label / job.benchmark
+        if job.detector is not None:
+            earlier = detected.setdefault((job.benchmark, job.detector), run)
+            if earlier != run:
+                share_detections(earlier, run)
+        runs.append(score_run(job, benchmarks, checkpoints, out, device))
     timings["score"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
