@@ -1,7 +1,9 @@
 """`corrupt-bench demo`: the whole toolkit on the built-in synthetic data, in minutes.
 
 synth -> generate the four demo variants -> train the tiny reference models (cached by config and
-data digest) -> score every model on every variant it can consume -> report. Each stage is a call
+data digest; the full demo trains each for half its tiny schedule's epochs) -> score every model on
+every variant it can consume, BlazePose (pretrained) among them, the keypoint models fed by BlazePose's
+2D on the image variants and the reference lifter also by the tiny detector2d -> report. Each stage is a call
 of the same library function the stage's own command uses; the demo only chooses what to run.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,15 +23,29 @@ from corrupt_bench.cli_utils import user_errors
 from corrupt_bench.errors import UserError
 
 DEMO_MANIFESTS: tuple[str, ...] = ("demo-da-3dpe", "demo-h36m-c", "demo-occluded-h36m", "demo-weak-sync")
-# Trained in this order: the detector first (the keypoint models read its detections).
 TRAINED_MODELS: tuple[str, ...] = ("detector2d", "tcn-lifter", "dtf", "syncdiffpose", "deprope", "stride")
-DETECTOR = "detector2d"
+# Scored without training: BlazePose (the mediapipe wheel's model) as a monocular 3D model, with the
+# config its card calls tiny (the same network on 128 px crops).
+PRETRAINED_MODELS: tuple[str, ...] = ("blazepose",)
+PRETRAINED_CONFIG = "tiny"
+# The keypoint models read a 2D detector's output on the image variants: BlazePose by default; the
+# tiny trained detector2d feeds the reference lifter beside it, so the two detectors can be compared.
+DETECTOR = "blazepose"
+SIDE_DETECTOR = "detector2d"
+SIDE_DETECTOR_MODELS = ("tcn-lifter",)
 REFINER = "stride"
 REFINED_BASE = "tcn-lifter"
 # STRIDE's test-time training runs per clip and is the costliest step; it is scored where its paper
 # evaluates it, on Occluded Human3.6M.
 REFINED_ON = ("demo-occluded-h36m",)
-REFERENCE_MODEL = "tcn-lifter"  # reference of CE / mCE in the demo report
+
+
+def run_label(model: str, detector: str | None = None, refiner: str | None = None) -> str:
+    """The name of a demo run in the report: the model, `@` the 2D detector feeding it, `+` its refiner."""
+    return model + (f"@{detector}" if detector else "") + (f"+{refiner}" if refiner else "")
+
+
+REFERENCE_MODEL = run_label("tcn-lifter", DETECTOR)  # reference of CE / mCE in the demo report
 
 
 @dataclass(frozen=True)
@@ -41,10 +58,14 @@ class DemoSettings:
     epochs: int | None = None  # None: the tiny config's own
     steps_per_epoch: int | None = None
     ttt_epochs: int | None = None  # test-time training epochs per clip (refiners)
+    # the full demo trains each model for this fraction of its tiny config's epochs (rounded up), so
+    # that a cold demo stays within minutes; the model cards' figures are for the whole tiny schedule
+    epoch_fraction: float | None = 0.5
 
     @classmethod
     def quick(cls) -> DemoSettings:
-        return cls(subjects=("S1", "S9", "S11"), seconds=1.2, divisor=4, epochs=1, steps_per_epoch=20, ttt_epochs=1)
+        return cls(subjects=("S1", "S9", "S11"), seconds=1.2, divisor=4, epochs=1, steps_per_epoch=20, ttt_epochs=1,
+                   epoch_fraction=None)  # fmt: skip
 
 
 @dataclass
@@ -99,6 +120,8 @@ def _demo_config(name: str, settings: DemoSettings) -> dict:
     for section in sections:
         if settings.epochs is not None and "epochs" in section:
             section["epochs"] = settings.ttt_epochs if section is cfg.get("ttt") else settings.epochs
+        elif settings.epoch_fraction is not None and "epochs" in section and section is not cfg.get("ttt"):
+            section["epochs"] = max(1, math.ceil(section["epochs"] * settings.epoch_fraction))
         if settings.steps_per_epoch is not None and "steps_per_epoch" in section:
             section["steps_per_epoch"] = settings.steps_per_epoch
     return cfg
@@ -137,6 +160,85 @@ def can_consume(input_spec, has_images: bool, n_cameras: int) -> bool:
     return input_spec.kind == "keypoints2d"
 
 
+@dataclass(frozen=True)
+class ScoreJob:
+    """One demo score run: a model on a benchmark, fed by a 2D detector (keypoint models on images)
+    and optionally refined."""
+
+    model: str
+    benchmark: str
+    detector: str | None = None
+    refiner: str | None = None
+
+    @property
+    def label(self) -> str:
+        return run_label(self.model, self.detector, self.refiner)
+
+
+def demo_jobs(benchmarks: dict[str, Path], checkpoints: dict[str, Path], device: str | None) -> list[ScoreJob]:
+    """Every model on every benchmark it can consume; keypoint models on image benchmarks once per
+    detector they are shown with; the refiner on its base model where its paper evaluates it."""
+    from corrupt_bench.models.loading import load_model
+
+    scored = [m for m in TRAINED_MODELS if m not in (SIDE_DETECTOR, REFINER)] + ["triangulation", *PRETRAINED_MODELS]
+    jobs: list[ScoreJob] = []
+    for model in scored:
+        config = _pretrained_config(model)
+        spec = load_model(model, checkpoints.get(model), config, device=device, kind="predictor").model.input_spec
+        for bench_name, bench in benchmarks.items():
+            has_images, n_cameras = _benchmark_views(bench)
+            if not can_consume(spec, has_images, n_cameras):
+                continue
+            detectors: tuple[str | None, ...] = (None,)
+            if spec.kind == "keypoints2d" and has_images:
+                detectors = (DETECTOR, SIDE_DETECTOR) if model in SIDE_DETECTOR_MODELS else (DETECTOR,)
+            for detector in detectors:
+                jobs.append(ScoreJob(model, bench_name, detector))
+                if model == REFINED_BASE and bench_name in REFINED_ON and detector == DETECTOR:
+                    jobs.append(ScoreJob(model, bench_name, detector, REFINER))
+    return jobs
+
+
+def _pretrained_config(model: str) -> dict | None:
+    from corrupt_bench.models.checkpoint import load_config
+
+    return load_config(model, PRETRAINED_CONFIG) if model in PRETRAINED_MODELS else None
+
+
+def share_detections(source_run: Path, run: Path) -> None:
+    """Copy the detection cache of an earlier run on the same benchmark into `run`, so a detector runs
+    once per benchmark, not once per keypoint model. The cache is keyed by the detector's identity
+    (`RUN/detections/<detector key>/...`) and a file is reused only when it covers every frame asked
+    for, so another detector, or a cache that does not fit, is simply detected again."""
+    from corrupt_bench.io import atomic_write_bytes, confined, is_temporary
+    from corrupt_bench.layout import DETECTIONS_DIR
+
+    cache = source_run / DETECTIONS_DIR
+    for path in sorted(cache.rglob("*.parquet")) if cache.is_dir() else []:
+        if is_temporary(path.name):
+            continue
+        target = confined(run, DETECTIONS_DIR, *path.relative_to(cache).parts)
+        if not target.is_file():
+            atomic_write_bytes(target, path.read_bytes())
+
+
+def score_run(job: ScoreJob, benchmarks: dict[str, Path], checkpoints: dict[str, Path], out: Path, device: str | None) -> Path:
+    """Score one job into OUT/runs/<label>/<benchmark> (a finished run is reused)."""
+    from corrupt_bench.harness.scoring import score
+
+    extra: dict = {}
+    if job.detector is not None:  # a trained detector is given by its checkpoint, a pretrained one by name
+        extra = {"detector": checkpoints.get(job.detector, job.detector), "input_2d": "detector"}
+    if job.refiner is not None:
+        extra |= {"refine": job.refiner, "refine_checkpoint": checkpoints[job.refiner]}
+    run = out / "runs" / job.label / job.benchmark
+    # demo variants at another frame rate than a temporal model's (demo-da-3dpe: every 5th frame,
+    # demo-h36m-c: every 2nd) are read resampled to the model's own rate, stated in every row
+    score(job.model, benchmarks[job.benchmark], run, checkpoint=checkpoints.get(job.model), config=_pretrained_config(job.model),
+          name=job.label, device=device, resample=True, **extra)  # fmt: skip
+    return run
+
+
 def run_demo(
     out: Path,
     quick: bool = False,
@@ -149,8 +251,6 @@ def run_demo(
 
     from corrupt_bench.data.synth import write_synthetic
     from corrupt_bench.generate.run import generate
-    from corrupt_bench.harness.scoring import score
-    from corrupt_bench.models.loading import load_model
     from corrupt_bench.reports.report import write_report
     from corrupt_bench.resources import resource_dir
 
@@ -190,24 +290,14 @@ def run_demo(
     t0 = time.perf_counter()
     _stage(console, 4, total, "score every model on every variant it can consume")
     runs: list[Path] = []
-    scored = [m for m in TRAINED_MODELS if m not in (DETECTOR, REFINER)] + ["triangulation"]
-    jobs: list[tuple[str, str, dict]] = []
-    specs = {}
-    for model in scored:
-        spec = specs[model] = load_model(model, checkpoints.get(model), device=device).model.input_spec
-        for bench_name, bench in benchmarks.items():
-            if can_consume(spec, *_benchmark_views(bench)):
-                jobs.append((model, bench_name, {}))
-                if model == REFINED_BASE and bench_name in REFINED_ON:
-                    jobs.append((model, bench_name, {"refine": REFINER, "refine_checkpoint": checkpoints[REFINER]}))
-    for model, bench_name, extra in jobs:
-        label = model + (f"+{extra['refine']}" if extra else "")
-        run = out / "runs" / label / bench_name
-        if specs[model].kind == "keypoints2d":  # the lifters read the tiny detector's 2D on the image variants
-            extra = {**extra, "detector": checkpoints[DETECTOR], "input_2d": "detector"}
-        # the demo variants keep every 5th frame: temporal models read them resampled to their own rate (stated in every row)
-        score(model, benchmarks[bench_name], run, checkpoint=checkpoints.get(model), name=label, device=device, resample=True, **extra)
-        runs.append(run)
+    detected: dict[tuple[str, str], Path] = {}  # (benchmark, detector) -> the first run that detected it
+    for job in demo_jobs(benchmarks, checkpoints, device):
+        run = out / "runs" / job.label / job.benchmark
+        if job.detector is not None:
+            earlier = detected.setdefault((job.benchmark, job.detector), run)
+            if earlier != run:
+                share_detections(earlier, run)
+        runs.append(score_run(job, benchmarks, checkpoints, out, device))
     timings["score"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -6,7 +6,15 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from corrupt_bench.cli import app
-from corrupt_bench.demo import DEMO_MANIFESTS, REFINED_BASE, REFINER, can_consume
+from corrupt_bench.demo import (
+    DEMO_MANIFESTS,
+    DETECTOR,
+    REFINED_BASE,
+    REFINER,
+    SIDE_DETECTOR,
+    can_consume,
+    run_label,
+)
 from corrupt_bench.models.protocol import InputSpec
 
 
@@ -24,7 +32,9 @@ def test_demo_quick_end_to_end(tmp_path):
     assert result.exit_code == 0, result.output
     board = pd.read_csv(out / "report" / "leaderboard.csv", keep_default_na=False, na_values=[""])
     models = set(board["model"])
-    expected = {"tcn-lifter", "dtf", "syncdiffpose", "deprope", "triangulation", f"{REFINED_BASE}+{REFINER}"}
+    lifted = {run_label(m, DETECTOR) for m in ("tcn-lifter", "dtf", "syncdiffpose", "triangulation")}
+    refined = run_label(REFINED_BASE, DETECTOR, REFINER)
+    expected = lifted | {"deprope", "blazepose", run_label("tcn-lifter", SIDE_DETECTOR), refined}
     assert expected <= models, models
     ranked = board[board["rank"].notna()]
     # every model is ranked on some variant board, with finite numbers and their n
@@ -32,11 +42,14 @@ def test_demo_quick_end_to_end(tmp_path):
     for column in ("clean_mpjpe", "clean_p_mpjpe", "corrupted_mpjpe", "mce", "n_sequences", "n_frames"):
         assert all(math.isfinite(v) for v in ranked[column]), ranked[["board", "model", column]]
     # STRIDE refines tcn-lifter on one variant only: never ranked overall beside models scored everywhere
-    refined = board[(board["board"] == "overall") & (board["model"] == f"{REFINED_BASE}+{REFINER}")]
-    assert refined["rank"].isna().all() and refined["unranked"].str.startswith("lacks").all()
-    assert set(board.loc[board["model"].isin(["tcn-lifter", "dtf"]), "input_2d"]) == {"detector"}
+    overall = board[(board["board"] == "overall") & (board["model"] == refined)]
+    assert overall["rank"].isna().all() and overall["unranked"].str.startswith("lacks").all()
+    assert set(ranked.loc[ranked["model"].isin(lifted), "input_2d"]) == {"detector"}
+    # BlazePose, the pretrained model, is scored as a 3D model on every image variant and ranked
+    blaze = board[(board["model"] == "blazepose") & board["rank"].notna()]
+    assert set(blaze["board"]) >= {"overall", *(b for b in board["board"] if b != "overall")}, blaze
     assert (out / "report" / "summary.html").is_file()
-    assert "HTML report:" in result.output and f"{REFINED_BASE}+{REFINER}" in result.output
+    assert "HTML report:" in result.output and refined in result.output
     for name in DEMO_MANIFESTS:
         assert (out / "benchmarks" / name / "lock.json").is_file()
 
