@@ -279,10 +279,22 @@ class Benchmark:
         return self._manifest
 
     def timing(self):
-        """The benchmark's time and box protocol (`harness.timing.Timing`) from its stored manifest."""
-        from corrupt_bench.harness.timing import read_timing
+        """The benchmark's time and box protocol (`harness.timing.Timing`) from its stored manifest, at
+        the source frame rate recorded in sequences.json (each sequence's `fps`; a benchmark without the
+        file: the manifest's `source.fps`, else Human3.6M's 50)."""
+        import dataclasses
 
-        return read_timing(self.stored_manifest(), self.manifest_path)
+        from corrupt_bench.harness.timing import read_timing
+        from corrupt_bench.layout import SEQUENCES_NAME, read_sequences
+
+        timing = read_timing(self.stored_manifest(), self.manifest_path)
+        sequences = read_sequences(self.root)
+        rates = sorted({float(s["fps"]) for s in sequences or [] if isinstance(s, dict) and s.get("fps") is not None})
+        if len(rates) > 1:
+            raise UserError(f"sequences at different frame rates ({', '.join(f'{r:g}' for r in rates)} fps): generate them as separate benchmarks to score them", self.root / SEQUENCES_NAME)
+        if rates:
+            timing = dataclasses.replace(timing, source_fps=rates[0], fps_recorded=True)
+        return timing
 
     def image_path(self, relative: str) -> Path:
         """Absolute path of an image named in the labels (refuses paths outside the benchmark)."""

@@ -4,7 +4,8 @@ A generated benchmark stores its manifest (`layout.MANIFEST_NAME`); the harness 
 from it (a missing field takes its default; nothing here imports `corrupt_bench.generate`):
 
 - `frame_step` (default 1): the source frames kept; the frames' rate is `source fps / frame_step`
-  (the source rate is `source.fps` where the manifest records one, else `layout.H36M_FPS`).
+  (the source rate is the `fps` of the benchmark's sequences.json, `Benchmark.timing`; for a benchmark
+  without that file, `source.fps` where the manifest records one, else `layout.H36M_FPS`).
 - `eval_step` (default `frame_step`, a multiple of it): frames whose index is a multiple of it are the
   evaluation frames; the others are full-rate context that models read but that is not scored.
 - `box` (`gt`, the papers' choice and the default, or `detector`): where person crops come from.
