@@ -24,12 +24,20 @@ BLIND = "plugin_models.occlusion_blind:build"
 
 @pytest.fixture(scope="module")
 def occluded(tmp_path_factory) -> Path:
-    """The demo Occluded Human3.6M benchmark (synthetic source, every 5th frame, 64 px crops)."""
+    """The demo Occluded Human3.6M benchmark generated at 10 fps (every 5th frame only, frame_step 5:
+    the protocol before eval_step, which the shipped twin replaced by 50 fps frames evaluated every
+    5th), synthetic source, 64 px crops."""
+    from corrupt_bench.resources import resource_dir
+
     cache = tmp_path_factory.mktemp("synthetic-cache")
-    out = tmp_path_factory.mktemp("occluded") / "bench"
+    root = tmp_path_factory.mktemp("occluded")
+    manifest = yaml.safe_load((resource_dir("manifests") / "demo-occluded-h36m.yaml").read_text())
+    manifest.update(name="occluded-10fps", frame_step=5, eval_step=5, max_frames=10)
+    (root / "occluded-10fps.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    out = root / "bench"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(CACHE_ENV, str(cache))
-        generate("demo-occluded-h36m", out, workers=1, show_progress=False)
+        generate(root / "occluded-10fps.yaml", out, workers=1, show_progress=False)
     return out
 
 
