@@ -57,6 +57,15 @@ def test_dtf_occlusion_generates_on_the_synthetic_source_with_dtf_missing_joint_
     manifest, _ = load_manifest("dtf-occlusion")
     assert manifest.output.format == "keypoints" and manifest.frame_step == 1
     assert any("randint(12, 16)" in note for note in manifest.notes)
+    # DTF scores on it: its own protocol, at its own rate, from the corrupted keypoints
+    import pandas as pd
+
+    from corrupt_bench.harness.scoring import score
+
+    df = pd.read_parquet(score("dtf", out, tmp_path / "run", show_progress=False).results)
+    assert set(df["variant"]) == {"dtf-severe", "dtf-16"} and set(df["corruption"]) == {"clean", "joint_dropout"}
+    assert (df["input_2d"] == "corrupted").all() and (df["frame_rate"] == "50 fps").all()
+    assert df["error"].isna().all() and np.isfinite(df["mpjpe"]).all() and (df["coverage"] == 1.0).all()
 
 
 def test_dropped_joints_on_person_crops_are_at_the_full_frame_origin(source, tmp_path):

@@ -210,7 +210,7 @@ def write_report(runs: list[str | Path], out: str | Path, reference: str | None 
     if compared is not None:
         compare_path = _atomic_csv(compared, out / "compare.csv")
         written.append(compare_path)
-    notes = tables.model_notes(scores.df)
+    notes = tables.model_notes(scores.df, short=True)  # titles: the facts, the tables carry the details
     figures = plots.severity_curves(grid, plot_dir, metric, notes) + plots.heatmap(corr, plot_dir, metric, notes)
 
     title = f"corrupt-bench report ({metric}, reference model: {reference})"

@@ -400,9 +400,10 @@ def model_joints(df: pd.DataFrame) -> dict[str, str]:
     return _per_model(df, "joints")
 
 
-def model_notes(df: pd.DataFrame) -> dict[str, str]:
+def model_notes(df: pd.DataFrame, short: bool = False) -> dict[str, str]:
     """Per model, what every table must say about it: ground-truth 2D, a declared joint subset, input
-    resampled to the model's frame rate, person crops cut with a detector's box."""
+    resampled to the model's frame rate, person crops cut with a detector's box. `short`: the same
+    facts without the rates and the resampling method (a plot title; the tables give them whole)."""
     inputs, joints, rates, boxes = model_inputs(df), model_joints(df), _per_model(df, "frame_rate"), _per_model(df, "box")
     notes = {}
     for model in dict.fromkeys(df["model"]):
@@ -413,9 +414,9 @@ def model_notes(df: pd.DataFrame) -> dict[str, str]:
         if js and not js.startswith("all "):
             parts.append(f"metrics on its declared joints ({js})")
         if "resampled" in rates.get(model, ""):
-            parts.append(f"input resampled ({rates[model]}; {RESAMPLING_NOTE})")
+            parts.append("input resampled to its frame rate" if short else f"input resampled ({rates[model]}; {RESAMPLING_NOTE})")
         if "detector" in boxes.get(model, "").split(", "):
-            parts.append("person crops cut with the 2D detector's box on the corrupted frame (box: detector)")
+            parts.append("crops cut with the detector's box" if short else "person crops cut with the 2D detector's box on the corrupted frame (box: detector)")
         notes[model] = "; ".join(parts)
     return notes
 
