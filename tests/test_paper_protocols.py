@@ -64,7 +64,9 @@ def test_dtf_occlusion_generates_on_the_synthetic_source_with_dtf_missing_joint_
 
     df = pd.read_parquet(score("dtf", out, tmp_path / "run", show_progress=False).results)
     assert set(df["variant"]) == {"dtf-severe", "dtf-16"} and set(df["corruption"]) == {"clean", "joint_dropout"}
-    assert (df["input_2d"] == "corrupted").all() and (df["frame_rate"] == "50 fps").all()
+    dropped = df["corruption"] == "joint_dropout"
+    assert (df.loc[dropped, "input_2d"] == "corrupted").all() and (df.loc[~dropped, "input_2d"] == "labels").all()
+    assert (df["frame_rate"] == "50 fps").all()
     assert df["error"].isna().all() and np.isfinite(df["mpjpe"]).all() and (df["coverage"] == 1.0).all()
 
 

@@ -3,9 +3,10 @@
 `workers == 1` (or a single item): every item runs here, in order. Otherwise this process is one of
 the `workers` and a pool of `workers - 1` spawned processes are the others. A spawned worker
 starts by importing the package (seconds on a loaded machine); it gets an item only once it is up
-(it has answered a probe), and meanwhile this process works through the items itself, so a pool
-that is still starting never holds work back: `--workers 2` is never slower than `--workers 1`
-beyond the cores the two share. Workers still starting when the work is done are stopped.
+(it has answered a probe), except one item per worker taken from the end of the plan and handed over
+at once; meanwhile this process works through the items itself from the front, so a pool that is
+still starting holds back at most those items, and two items run side by side on `--workers 2`.
+Workers still starting when the work is done are stopped.
 """
 
 from __future__ import annotations
@@ -104,8 +105,12 @@ class LocalExecutor:
             initargs=(module,),
         )  # fmt: skip
         queue = list(reversed(items))  # popped from the end: planned order
-        probes: set[Future] = {pool.submit(_probe) for _ in range(workers - 1)}
-        running: set[Future] = set()
+        # Each spawned worker gets one item of the end of the plan at once (it runs it as soon as it is
+        # up), while this process works from the front: with as many items as workers, the items still
+        # run side by side. Workers left without an item answer a probe first.
+        early = min(workers - 1, len(queue) - 1)
+        running: set[Future] = {pool.submit(fn, queue.pop(0)) for _ in range(early)}
+        probes: set[Future] = {pool.submit(_probe) for _ in range(workers - 1 - early)}
         finished = False
         try:
             while queue or running:
