@@ -72,7 +72,7 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        _name_the_file(exc, path)
+        name_the_file(exc, path)
         raise
 
 
@@ -88,14 +88,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         os.replace(name, path)
     except BaseException as exc:
         Path(name).unlink(missing_ok=True)
-        _name_the_file(exc, path)
+        name_the_file(exc, path)
         raise
     return path
 
 
-def _name_the_file(exc: BaseException, path: Path) -> None:
+def name_the_file(exc: BaseException, path: str | Path) -> None:
     """An OSError of a write (disk full, quota, file-size limit) often carries no file name: give it the
-    file being written, so the one-line error names it."""
+    file (or, for an anonymous file, the folder) being written, so the one-line error names it."""
     if isinstance(exc, OSError) and exc.filename is None:
         exc.filename = str(path)
 

@@ -23,6 +23,7 @@ import numpy as np
 from corrupt_bench.engine import CorruptionRecord
 from corrupt_bench.generate.clips import ClipChunk
 from corrupt_bench.generate.planner import WorkUnit
+from corrupt_bench.io import name_the_file
 from corrupt_bench.layout import LABEL_COLUMNS, label_schema
 
 
@@ -154,7 +155,7 @@ class LabelSpool:
                 self._writer = pa.ipc.new_stream(self._file, table.schema)
             self._writer.write_table(table)
         except OSError as exc:  # disk full, file-size limit: the file has no name, so name its folder
-            exc.filename = exc.filename or str(self._folder)
+            name_the_file(exc, self._folder)
             raise
 
     def table(self):
@@ -165,7 +166,7 @@ class LabelSpool:
         try:
             self._writer.close()
         except OSError as exc:
-            exc.filename = exc.filename or str(self._folder)
+            name_the_file(exc, self._folder)
             raise
         self._file.seek(0)
         return pa.ipc.open_stream(self._file).read_all().combine_chunks()
@@ -174,7 +175,7 @@ class LabelSpool:
         try:
             self._file.close()  # flushes what is buffered: the disk may refuse it here
         except OSError as exc:
-            exc.filename = exc.filename or str(self._folder)
+            name_the_file(exc, self._folder)
             raise
 
     def __enter__(self) -> LabelSpool:

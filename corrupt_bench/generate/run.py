@@ -31,7 +31,7 @@ from corrupt_bench.generate.manifest import Manifest, canonical_dict, check_agai
 from corrupt_bench.generate.planner import Plan, SequenceInfo, UnitGroup, WorkUnit, group_units, plan
 from corrupt_bench.generate.sources import SourceConfig, open_source, resolve_source
 from corrupt_bench.generate.writers import encode_image, write_labels
-from corrupt_bench.io import atomic_write_bytes, confined, is_temporary, remove_temporaries
+from corrupt_bench.io import atomic_write_bytes, confined, is_temporary, name_the_file, remove_temporaries
 from corrupt_bench.layout import (
     CAMERA_FILE_NAME,
     CLEAN,
@@ -307,7 +307,7 @@ def _log(log, path: Path, record: dict) -> None:
         log.write(json.dumps(record) + "\n")
         log.flush()
     except OSError as exc:
-        exc.filename = exc.filename or str(path)
+        name_the_file(exc, path)
         raise
 
 
@@ -585,7 +585,7 @@ def _generate_into(
             log.close()
         except OSError as exc:  # a full disk: after a failure, that failure is the one to report
             if finished:
-                exc.filename = exc.filename or str(log_path)
+                name_the_file(exc, log_path)
                 raise
     info = {"name": manifest.name, "version": manifest.version, "digest": manifest.digest(), "seed": manifest.seed}
     lock = lockmod.build_lock(info, corruption_versions(manifest), [u.key for u in units.units], out)
