@@ -1,7 +1,7 @@
 """A generic calibrated multi-camera rig as a source: any subject and camera ids, each video's own
 frame rate, OpenCV-model cameras from a calibration file, and 3D ground truth when there is some.
 
-A rig folder holds a `rig.yaml` (read with `yaml.safe_load`, no anchors or aliases, then validated
+A rig folder holds a `rig.yaml` (read with `corrupt_bench.safe_yaml.load_yaml`: no anchors, aliases or tags, then validated
 strictly: an unknown key is an error naming it):
 
 ```yaml
@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from corrupt_bench.data.cameras import (
@@ -50,10 +49,10 @@ from corrupt_bench.data.raw import SequenceRef, SequenceTable
 from corrupt_bench.data.video import VideoReader
 from corrupt_bench.errors import UserError
 from corrupt_bench.io import confined
+from corrupt_bench.safe_yaml import load_yaml
 
 RIG_NAME = "rig.yaml"
 SIZE_SLACK = 16
-MAX_RIG_BYTES = 1 << 20
 FPS_TOLERANCE = 1e-6  # relative
 N_JOINTS = 17
 SUBJECT = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
@@ -104,20 +103,7 @@ def read_rig(path: str | Path) -> RigSpec:
         path = path / RIG_NAME
     if not path.is_file():
         raise UserError(f"no {RIG_NAME} (a multi-view rig folder describes itself in one)", path)
-    if path.stat().st_size > MAX_RIG_BYTES:
-        raise UserError(f"a rig file of {path.stat().st_size} bytes; the limit is {MAX_RIG_BYTES}", path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        for token in yaml.scan(text):
-            if isinstance(token, (yaml.AliasToken, yaml.AnchorToken)):
-                raise UserError("YAML anchors and aliases are not allowed in a rig file", path)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise UserError(f"invalid YAML{where}: {getattr(exc, 'problem', None) or 'unreadable'}", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read the rig file: {exc}", path) from None
+    data = load_yaml(path, "rig file")  # size, encoding, anchors, tags and depth as for every YAML we read
     if not isinstance(data, dict):
         raise UserError("a rig file must be a YAML mapping (rig, calibration, sequences)", path)
     try:
