@@ -144,9 +144,10 @@ def train_cached(name: str, cfg: dict, source: Path, models_dir: Path, device: s
 
 def _benchmark_views(bench: Path) -> tuple[bool, int]:
     """(has images, number of cameras) of a generated benchmark, read from its manifest copy."""
+    from corrupt_bench.layout import MANIFEST_NAME
     from corrupt_bench.safe_yaml import load_yaml
 
-    manifest = load_yaml(bench / "manifest.yaml", "stored manifest")
+    manifest = load_yaml(bench / MANIFEST_NAME, "stored manifest")
     has_images = manifest.get("output", {}).get("format") != "keypoints"
     return has_images, len(manifest.get("cameras", []))
 
@@ -181,12 +182,12 @@ def demo_jobs(benchmarks: dict[str, Path], checkpoints: dict[str, Path], device:
     from corrupt_bench.models.loading import load_model
 
     scored = [m for m in TRAINED_MODELS if m not in (SIDE_DETECTOR, REFINER)] + ["triangulation", *PRETRAINED_MODELS]
+    views = {name: _benchmark_views(bench) for name, bench in benchmarks.items()}  # each stored manifest read once
     jobs: list[ScoreJob] = []
     for model in scored:
         config = _pretrained_config(model)
         spec = load_model(model, checkpoints.get(model), config, device=device, kind="predictor").model.input_spec
-        for bench_name, bench in benchmarks.items():
-            has_images, n_cameras = _benchmark_views(bench)
+        for bench_name, (has_images, n_cameras) in views.items():
             if not can_consume(spec, has_images, n_cameras):
                 continue
             detectors: tuple[str | None, ...] = (None,)
